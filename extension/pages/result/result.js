@@ -1,0 +1,86 @@
+// The result page: asks the worker to run its job, shows progress, then the
+// cut-out on a checkerboard with a full-resolution Download PNG.
+import { Target, Type } from '../../messages.js';
+
+const STAGE_TEXT = {
+  fetching: 'Downloading the image…',
+  decoding: 'Reading the image…',
+  'loading-model': 'Loading the model…',
+  inferring: 'Finding the subject…',
+  composing: 'Cutting out…',
+};
+const $ = (id) => document.getElementById(id);
+const jobId = new URLSearchParams(location.search).get('job');
+let objectUrl = null;
+
+function show(state) {
+  document.body.dataset.state = state;
+  $('working').hidden = state !== 'working';
+  $('failure').hidden = state !== 'failed';
+  $('result').hidden = state !== 'done';
+}
+
+function fail(message) {
+  $('error').textContent = message;
+  show('failed');
+}
+
+async function showResult(data) {
+  // The engine owns data.url; copy the bytes so this page keeps them even if
+  // the engine is restarted.
+  const blob = await (await fetch(data.url)).blob();
+  if (objectUrl) URL.revokeObjectURL(objectUrl);
+  objectUrl = URL.createObjectURL(blob);
+  $('cutout').src = objectUrl;
+  $('download').href = objectUrl;
+  $('download').download = data.filename;
+  const t = data.timings_ms;
+  const facts = {
+    Size: `${data.width} × ${data.height} px, ${(data.bytes / 1024).toFixed(0)} KB PNG`,
+    Model: data.model,
+    Device: data.backend,
+    Time: `${(t.total / 1000).toFixed(2)} s (model ${(t.inference / 1000).toFixed(2)} s)`,
+  };
+  $('facts').replaceChildren(...Object.entries(facts).flatMap(([k, v]) => {
+    const dt = document.createElement('dt'); dt.textContent = k;
+    const dd = document.createElement('dd'); dd.textContent = v;
+    return [dt, dd];
+  }));
+  $('notes').replaceChildren(...data.notes.map((note) => {
+    const li = document.createElement('li'); li.textContent = note; return li;
+  }));
+  document.body.dataset.result = JSON.stringify(data);
+  show('done');
+}
+
+chrome.runtime.onMessage.addListener((message) => {
+  if (message?.target !== Target.PAGE || message.data?.job !== jobId) return false;
+  switch (message.type) {
+    case Type.PROGRESS:
+      $('stage').textContent = STAGE_TEXT[message.data.stage] ?? message.data.stage;
+      break;
+    case Type.DONE:
+      showResult(message.data).catch((error) => fail(`The result could not be shown: ${error.message}`));
+      break;
+    case Type.FAILED:
+      fail(message.data.message);
+      break;
+    default:
+      console.warn('cutout result page: unknown message type', message.type);
+  }
+  return false;
+});
+
+async function run() {
+  show('working');
+  $('stage').textContent = 'Starting the engine…';
+  try {
+    const reply = await chrome.runtime.sendMessage({ target: Target.WORKER, type: Type.RUN_JOB, data: { job: jobId } });
+    if (reply?.error) fail(reply.error);
+  } catch (error) {
+    fail(`Cutout could not start: ${error.message}`);
+  }
+}
+
+$('retry').addEventListener('click', run);
+if (jobId) run(); else fail('No image was given. Right-click an image and choose “Remove background”.');

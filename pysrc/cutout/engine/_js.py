@@ -1,0 +1,113 @@
+"""All interop with the browser lives here; no other module imports `js`.
+
+`cutout_host` is registered by offscreen.js: it carries the onnxruntime-web
+module (`ort`) and `post(message)` (chrome.runtime.sendMessage). Every options
+object goes through `to_js` with `Object.fromEntries`: a dict that became a
+JS `Map` would be silently ignored by the browser APIs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, to_js as _to_js  # type: ignore[import-not-found]
+
+import cutout_host  # type: ignore[import-not-found]
+
+ort = cutout_host.ort
+JsError = JsException
+
+
+def to_js(value: Any) -> Any:
+    return _to_js(value, dict_converter=js.Object.fromEntries)
+
+
+def now_ms() -> float:
+    return float(js.performance.now())
+
+
+def post(message: dict[str, Any]) -> None:
+    cutout_host.post(to_js(message))
+
+
+def extension_url(path: str) -> str:
+    return str(cutout_host.getURL(path))
+
+
+async def fetch(url: str, credentials: str = "include") -> Any:
+    return await js.fetch(url, to_js({"credentials": credentials}))
+
+
+async def sha256_hex(buffer: Any) -> str:
+    digest = await js.crypto.subtle.digest("SHA-256", buffer)
+    return bytes(js.Uint8Array.new(digest).to_py()).hex()
+
+
+async def decode(blob: Any, width: int | None = None, height: int | None = None) -> Any:
+    """An ImageBitmap of `blob`, optionally resized (high quality) to width x height."""
+    options: dict[str, Any] = {"premultiplyAlpha": "none", "imageOrientation": "from-image"}
+    if width is not None and height is not None:
+        options.update(resizeWidth=width, resizeHeight=height, resizeQuality="high")
+    return await js.createImageBitmap(blob, to_js(options))
+
+
+def rgba_pixels(bitmap: Any) -> Any:
+    """The bitmap's RGBA bytes as a Uint8Array (stays in JS: no copy into Python)."""
+    w, h = bitmap.width, bitmap.height
+    ctx = js.OffscreenCanvas.new(w, h).getContext("2d", to_js({"willReadFrequently": True}))
+    ctx.drawImage(bitmap, 0, 0)
+    data = ctx.getImageData(0, 0, w, h).data
+    return js.Uint8Array.new(data.buffer, data.byteOffset, data.length)
+
+
+def uint8_tensor(data: Any, dims: list[int]) -> Any:
+    return ort.Tensor.new("uint8", data, to_js(dims))
+
+
+async def create_session(model_bytes: Any, providers: list[str]) -> Any:
+    options = {"executionProviders": providers, "graphOptimizationLevel": "all"}
+    return await ort.InferenceSession.create(model_bytes, to_js(options))
+
+
+async def run_session(session: Any, feeds: dict[str, Any]) -> Any:
+    return await session.run(to_js(feeds))
+
+
+async def compose_png(full: Any, cutout_rgba: Any, work_w: int, work_h: int) -> Any:
+    """PNG blob of `full` (ImageBitmap, original size) masked by the alpha of `cutout_rgba`.
+
+    The mask (model work size) is stretched onto the original with canvas'
+    bilinear filter and applied with `destination-in`, so the full-resolution
+    photo keeps its pixels and only gains an alpha channel.
+    """
+    mask = js.OffscreenCanvas.new(work_w, work_h)
+    pixels = js.Uint8ClampedArray.new(cutout_rgba.buffer, cutout_rgba.byteOffset,
+                                      cutout_rgba.length)
+    mask.getContext("2d").putImageData(js.ImageData.new(pixels, work_w, work_h), 0, 0)
+    canvas = js.OffscreenCanvas.new(full.width, full.height)
+    ctx = canvas.getContext("2d")
+    ctx.drawImage(full, 0, 0)
+    ctx.globalCompositeOperation = "destination-in"
+    ctx.drawImage(mask, 0, 0, full.width, full.height)
+    return await canvas.convertToBlob(to_js({"type": "image/png"}))
+
+
+def blob_url(blob: Any) -> str:
+    return str(js.URL.createObjectURL(blob))
+
+
+def revoke_blob_url(url: str) -> None:
+    js.URL.revokeObjectURL(url)
+
+
+def hardware_threads() -> int:
+    return int(getattr(js.navigator, "hardwareConcurrency", 1) or 1)
+
+
+def wasm_threads() -> int:
+    return int(ort.env.wasm.numThreads or 1)
+
+
+def js_uint8(buffer: Any) -> Any:
+    return js.Uint8Array.new(buffer)

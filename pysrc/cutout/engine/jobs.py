@@ -1,0 +1,126 @@
+"""One background-removal job, from URL to PNG blob, reporting each stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import modes
+from ..protocol import CutoutError, Job, JobFailure, JobResult, Progress
+from . import _js, errors
+from .models import ModelRegistry
+from .naming import cutout_filename
+
+
+class JobRunner:
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+        self.results: dict[str, str] = {}  # job id -> blob URL, revoked when re-run
+
+    async def run(self, job: Job) -> JobResult | JobFailure:
+        try:
+            return await self._run(job)
+        except CutoutError as e:
+            failure = JobFailure(job.id, e.code, e.message)
+        except Exception as e:  # a bug: still tell the user instead of hanging
+            failure = JobFailure(job.id, "internal", f"Cutout failed unexpectedly: {e}")
+        _js.post(failure.envelope().to_dict())
+        return failure
+
+    def _progress(self, job: Job, stage: str, detail: str = "") -> None:
+        _js.post(Progress(job.id, stage, detail).envelope().to_dict())
+
+    async def _run(self, job: Job) -> JobResult:
+        try:
+            mode = modes.get_mode(job.mode)
+        except ValueError as e:
+            raise CutoutError("bad-mode", str(e)) from None
+        timings: dict[str, float] = {}
+        notes: list[str] = []
+        t0 = _js.now_ms()
+
+        self._progress(job, "fetching")
+        blob, content_type = await self._fetch(job.src)
+        t1 = _js.now_ms()
+        timings["fetch"] = t1 - t0
+
+        self._progress(job, "decoding", content_type)
+        full = await self._decode(blob, content_type)
+        try:
+            width, height = int(full.width), int(full.height)
+            if width * height > modes.MAX_PIXELS:
+                raise errors.too_large(width, height, modes.MAX_PIXELS)
+            if content_type.startswith("image/gif"):
+                notes.append("Animated images: the first frame was used.")
+            work_w, work_h = modes.work_size(width, height, mode.max_side)
+            if (work_w, work_h) != (width, height):
+                notes.append(f"Processed at {work_w}x{work_h}; the cut-out is full size.")
+                work = await _js.decode(blob, work_w, work_h)
+            else:
+                work = full
+            pixels = _js.rgba_pixels(work)
+            if work is not full:
+                work.close()
+            t2 = _js.now_ms()
+            timings["decode"] = t2 - t1
+
+            self._progress(job, "loading-model", mode.model)
+            model = await self.registry.get(mode.model)
+            t3 = _js.now_ms()
+            timings["model_load"] = t3 - t2
+
+            self._progress(job, "inferring", model.backend)
+            cutout = await self._infer(model.session, pixels, work_w, work_h)
+            t4 = _js.now_ms()
+            timings["inference"] = t4 - t3
+
+            self._progress(job, "composing")
+            png = await _js.compose_png(full, cutout, work_w, work_h)
+            timings["compose"] = _js.now_ms() - t4
+        finally:
+            full.close()
+
+        timings["total"] = _js.now_ms() - t0
+        previous = self.results.pop(job.id, None)
+        if previous:
+            _js.revoke_blob_url(previous)
+        url = _js.blob_url(png)
+        self.results[job.id] = url
+        result = JobResult(job.id, url, cutout_filename(job.src), width, height,
+                           int(png.size), model.info.id, model.backend,
+                           {k: round(v, 1) for k, v in timings.items()}, tuple(notes))
+        _js.post(result.envelope().to_dict())
+        return result
+
+    async def _fetch(self, src: str) -> tuple[Any, str]:
+        refused = errors.unsupported_src(src)
+        if refused:
+            raise refused
+        try:
+            response = await _js.fetch(src)
+        except _js.JsError as e:
+            raise errors.network_error(str(e)) from None
+        if not response.ok:
+            raise errors.http_error(int(response.status), str(response.statusText))
+        blob = await response.blob()
+        content_type = str(blob.type or response.headers.get("content-type") or "")
+        if content_type and not content_type.startswith("image/") \
+                and content_type not in ("application/octet-stream", "binary/octet-stream"):
+            raise errors.not_an_image(content_type)
+        return blob, content_type
+
+    async def _decode(self, blob: Any, content_type: str) -> Any:
+        if int(blob.size) == 0:
+            raise errors.undecodable(content_type)
+        try:
+            return await _js.decode(blob)
+        except _js.JsError:
+            raise errors.undecodable(content_type) from None
+
+    async def _infer(self, session: Any, pixels: Any, width: int, height: int) -> Any:
+        tensor = _js.uint8_tensor(pixels, [1, height, width, 4])
+        outputs = await _js.run_session(session, {"rgba": tensor})
+        cutout = outputs.cutout
+        data = cutout.data
+        for name in ("alpha",):
+            getattr(outputs, name).dispose()
+        return data

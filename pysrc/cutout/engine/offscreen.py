@@ -1,0 +1,34 @@
+"""Entry point called by offscreen.js for every message addressed to the engine."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..protocol import Envelope, Job, Target, Type
+from . import _js
+from .jobs import JobRunner
+from .models import ModelRegistry
+
+_registry = ModelRegistry()
+_runner = JobRunner(_registry)
+_running: set[asyncio.Task[Any]] = set()  # keep tasks referenced until they finish
+
+
+def handle(raw: Any) -> Any:
+    """Dispatch one envelope; returns the (JS) reply for sendResponse."""
+    message = Envelope.from_dict(raw.to_py() if hasattr(raw, "to_py") else raw)
+    if message.target != Target.OFFSCREEN:
+        return None
+    if message.type == Type.REMOVE:
+        job = Job(str(message.data["id"]), str(message.data["src"]),
+                  str(message.data.get("mode") or "fast"))
+        task = asyncio.ensure_future(_runner.run(job))
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+        return _js.to_js({"accepted": job.id})
+    if message.type == Type.PING:
+        return _js.to_js({"engine": "ready", "models": _registry.loaded_ids(),
+                          "threads": _js.wasm_threads()})
+    print(f"cutout engine: unknown message type {message.type!r}")
+    return None

@@ -1,0 +1,165 @@
+"""Headless Chromium with the unpacked extension loaded, through selenium.
+
+The flags are the ones measured to work on these machines (see
+docs/ARCHITECTURE.md): without the background-networking switches Chromium
+keeps calling Google hosts, which a closed network refuses and which would
+also break the "contacts nothing but the image and the model host" promise.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/lib/chromium/chromium", "/usr/bin/chromium-browser")
+CHROMEDRIVER_CANDIDATES = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+
+
+def find_binary(candidates: tuple[str, ...], name: str) -> str:
+    for path in candidates:
+        if Path(path).exists():
+            return path
+    found = shutil.which(name)
+    if found:
+        return found
+    raise FileNotFoundError(f"{name} not found; install Debian's chromium and chromium-driver "
+                            "(`invoke deps` does it)")
+
+
+@dataclass
+class JobOutcome:
+    src: str
+    state: str  # "done" or "failed"
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    png: bytes = b""
+    wall_s: float = 0.0
+
+
+class ExtensionBrowser:
+    """One headless Chromium profile with the extension; use as a context manager."""
+
+    def __init__(self, extension_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
+        self.extension_dir = extension_dir.resolve()
+        self.profile = tempfile.mkdtemp(prefix="cutout-profile-")
+        options = webdriver.ChromeOptions()
+        options.binary_location = find_binary(CHROMIUM_CANDIDATES, "chromium")
+        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-quic",
+                    "--disable-default-apps", "--disable-features=DisableLoadExtensionCommandLineSwitch",
+                    f"--user-data-dir={self.profile}",
+                    f"--disable-extensions-except={self.extension_dir}",
+                    f"--load-extension={self.extension_dir}", *extra_args):
+            options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        service = Service(find_binary(CHROMEDRIVER_CANDIDATES, "chromedriver"))
+        self.driver = webdriver.Chrome(options=options, service=service)
+        self.driver.set_script_timeout(600)
+        self.extension_id = self._find_extension_id()
+        self.home = self.driver.current_window_handle
+
+    def _find_extension_id(self, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for target in self.cdp("Target.getTargets")["targetInfos"]:
+                url = target.get("url", "")
+                if target.get("type") == "service_worker" and url.startswith("chrome-extension://"):
+                    return url.split("/")[2]
+            time.sleep(0.2)
+        raise RuntimeError("the extension's service worker did not start: is build/extension valid?")
+
+    def cdp(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.driver.execute_cdp_cmd(method, params or {})
+
+    def url(self, path: str) -> str:
+        return f"chrome-extension://{self.extension_id}/{path.lstrip('/')}"
+
+    def send(self, message: dict[str, Any]) -> Any:
+        """Send a runtime message from an extension page, as the popup does."""
+        self._ensure_extension_page()
+        return self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "chrome.runtime.sendMessage(arguments[0]).then(done, (e) => done({error: String(e)}));",
+            message)
+
+    def _ensure_extension_page(self) -> None:
+        self.driver.switch_to.window(self.home)
+        if not self.driver.current_url.startswith(f"chrome-extension://{self.extension_id}/"):
+            self.driver.get(self.url("pages/popup/popup.html"))
+
+    def stop_service_worker(self) -> None:
+        """Stop the worker the way Chrome does when it is idle."""
+        for target in self.cdp("Target.getTargets")["targetInfos"]:
+            if target.get("type") == "service_worker" and self.extension_id in target.get("url", ""):
+                self.cdp("Target.closeTarget", {"targetId": target["targetId"]})
+
+    def start_job(self, src: str, mode: str | None = None, open_tab: bool = False) -> dict[str, str]:
+        """Start a job through the worker's entry point (the one the context menu calls).
+
+        With open_tab the worker opens the result tab itself, as after a
+        right-click; chromedriver does not list tabs an extension opens, so the
+        driver normally shows the result page in a tab of its own instead.
+        """
+        reply = self.send({"target": "worker", "type": "start-job",
+                           "data": {"src": src, "mode": mode, "open": open_tab}})
+        if not isinstance(reply, dict) or "id" not in reply:
+            raise RuntimeError(f"start-job failed: {reply}")
+        return reply
+
+    def page_targets(self) -> list[str]:
+        return [t["url"] for t in self.cdp("Target.getTargets")["targetInfos"] if t["type"] == "page"]
+
+    def wait_for_job(self, job: dict[str, str], src: str, timeout: float = 300) -> JobOutcome:
+        start = time.monotonic()
+        driver = self.driver
+        driver.switch_to.new_window("tab")
+        driver.get(job["url"])
+        state = ""
+        while time.monotonic() - start < timeout:
+            state = driver.execute_script("return document.body.dataset.state")
+            if state in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        else:
+            raise TimeoutError(f"job for {src} did not finish in {timeout:.0f} s (state {state!r})")
+        outcome = JobOutcome(src, state, wall_s=time.monotonic() - start)
+        if state == "done":
+            outcome.result = json.loads(driver.execute_script("return document.body.dataset.result"))
+            encoded = driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "fetch(document.getElementById('download').href).then((r) => r.blob())"
+                ".then((b) => { const f = new FileReader(); f.onload = () => done(f.result); f.readAsDataURL(b); });")
+            outcome.png = base64.b64decode(encoded.split(",", 1)[1])
+        else:
+            outcome.error = driver.execute_script("return document.getElementById('error').textContent")
+        driver.close()
+        driver.switch_to.window(self.home)
+        return outcome
+
+    def remove(self, src: str, mode: str | None = None, timeout: float = 300) -> JobOutcome:
+        return self.wait_for_job(self.start_job(src, mode), src, timeout)
+
+    def console_log(self) -> list[dict[str, Any]]:
+        return self.driver.get_log("browser")
+
+    def close(self) -> None:
+        try:
+            self.driver.quit()
+        finally:
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+    def __enter__(self) -> ExtensionBrowser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,73 @@
+"""`invoke remove`: run image files through the real extension engine.
+
+The files are served from 127.0.0.1 (a page-independent origin, like any web
+image), each one goes through the same worker entry point as the context
+menu, and the PNG the result page offers for download is written to disk.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from .chromium import ExtensionBrowser, JobOutcome
+from .servers import StaticServer
+
+
+@dataclass(frozen=True)
+class FileReport:
+    path: str
+    ok: bool
+    output: str = ""
+    error: str = ""
+    width: int = 0
+    height: int = 0
+    model: str = ""
+    backend: str = ""
+    timings_ms: dict[str, float] | None = None
+    wall_s: float = 0.0
+
+
+def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
+                 mode: str | None = None) -> list[FileReport]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reports: list[FileReport] = []
+    with tempfile.TemporaryDirectory(prefix="cutout-serve-") as tmp:
+        served: dict[Path, str] = {}
+        for index, path in enumerate(paths):
+            link = Path(tmp) / f"{index}" / path.name  # one folder each: names may repeat
+            link.parent.mkdir()
+            if path.is_file():
+                link.symlink_to(path.resolve())
+            served[path] = f"{index}/{quote(path.name)}"
+        with StaticServer(Path(tmp)) as server, ExtensionBrowser(extension_dir) as browser:
+            for path in paths:
+                if not path.is_file():
+                    reports.append(FileReport(str(path), False, error="no such file"))
+                    continue
+                outcome = browser.remove(server.url(served[path]), mode)
+                reports.append(_report(path, outcome, out_dir))
+    (out_dir / "timings.json").write_text(json.dumps([asdict(r) for r in reports], indent=2) + "\n")
+    return reports
+
+
+def _report(path: Path, outcome: JobOutcome, out_dir: Path) -> FileReport:
+    if outcome.state != "done":
+        return FileReport(str(path), False, error=outcome.error, wall_s=round(outcome.wall_s, 3))
+    target = out_dir / f"{path.stem}.png"
+    target.write_bytes(outcome.png)
+    r = outcome.result
+    return FileReport(str(path), True, str(target), "", r["width"], r["height"], r["model"],
+                      r["backend"], r["timings_ms"], round(outcome.wall_s, 3))
+
+
+def format_report(report: FileReport) -> str:
+    if not report.ok:
+        return f"FAILED {report.path}: {report.error}"
+    t = report.timings_ms or {}
+    return (f"{report.path} -> {report.output}  {report.width}x{report.height}  "
+            f"{t.get('total', 0) / 1000:.2f} s (model {t.get('inference', 0) / 1000:.2f} s, "
+            f"load {t.get('model_load', 0) / 1000:.2f} s)  {report.model} on {report.backend}")

@@ -1,0 +1,48 @@
+"""Processing modes the user picks (Fast / Balanced / Quality).
+
+Pure Python: imported by the browser engine (Pyodide), the native reference
+pipeline and the toolchain, so both sides agree on work sizes and models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Images larger than this on their long side are downscaled before inference;
+# the alpha is upscaled back so the cut-out keeps the original resolution.
+# It bounds memory (a 12000x9000 photo would need 1.7 GB as float RGBA).
+MAX_WORK_SIDE = 2048
+
+# Decoding beyond this many pixels is refused with a clear message instead of
+# letting the tab run out of memory (a 16k x 16k RGBA bitmap is 1 GiB).
+MAX_PIXELS = 200_000_000
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    label: str
+    model: str
+    max_side: int
+
+
+MODES: dict[str, Mode] = {
+    "fast": Mode("fast", "Fast", "u2netp", MAX_WORK_SIDE),
+}
+DEFAULT_MODE = "fast"
+
+
+def get_mode(name: str) -> Mode:
+    try:
+        return MODES[name]
+    except KeyError:
+        known = ", ".join(sorted(MODES))
+        raise ValueError(f"unknown mode {name!r} (known: {known})") from None
+
+
+def work_size(width: int, height: int, max_side: int = MAX_WORK_SIDE) -> tuple[int, int]:
+    """Size the model pipeline sees: the long side capped at `max_side`."""
+    if width < 1 or height < 1:
+        raise ValueError(f"image has no pixels ({width}x{height})")
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))

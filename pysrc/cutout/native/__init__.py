@@ -1,0 +1,1 @@
+"""Native reference pipeline (numpy + pillow + onnxruntime, CPU)."""

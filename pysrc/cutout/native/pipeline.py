@@ -1,0 +1,171 @@
+"""Native reference pipeline: the same fused models as the browser, run by
+onnxruntime on the CPU with numpy + Pillow around them.
+
+It is the yardstick for the extension: same model file, same work-size rule
+(`cutout.modes`), so a mask or a timing from the browser can be compared with
+this one directly.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from os import PathLike
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image, ImageOps
+
+from cutout.modes import MAX_WORK_SIDE, work_size
+
+__all__ = [
+    "MAX_WORK_SIDE",
+    "get_session",
+    "load_rgba",
+    "predict_alpha",
+    "reference_u2netp",
+    "remove_background",
+    "time_native",
+    "work_size",
+]
+
+ImageSource = Union[str, PathLike, bytes, BinaryIO, np.ndarray]
+
+_SESSIONS: dict[str, ort.InferenceSession] = {}
+_LOCK = threading.Lock()
+
+
+def get_session(model_path: str | PathLike) -> ort.InferenceSession:
+    """One InferenceSession per model file: creating one costs far more than a run."""
+    key = str(Path(model_path).resolve())
+    with _LOCK:
+        sess = _SESSIONS.get(key)
+        if sess is None:
+            sess = ort.InferenceSession(key, providers=["CPUExecutionProvider"])
+            _SESSIONS[key] = sess
+        return sess
+
+
+def _session(session_or_path: ort.InferenceSession | str | PathLike) -> ort.InferenceSession:
+    if isinstance(session_or_path, ort.InferenceSession):
+        return session_or_path
+    return get_session(session_or_path)
+
+
+def load_rgba(src: ImageSource) -> np.ndarray:
+    """Decode to an H x W x 4 uint8 array, upright (EXIF orientation applied)."""
+    if isinstance(src, np.ndarray):
+        if src.ndim != 3 or src.shape[2] != 4 or src.dtype != np.uint8:
+            raise ValueError(f"expected HxWx4 uint8, got {src.shape} {src.dtype}")
+        return src
+    fp = io.BytesIO(src) if isinstance(src, (bytes, bytearray, memoryview)) else src
+    with Image.open(fp) as im:
+        # Phone photos are often stored sideways with an EXIF rotation tag; the
+        # mask must match the image the user sees.
+        upright = ImageOps.exif_transpose(im)
+        return np.asarray(upright.convert("RGBA")).copy()
+
+
+def predict_alpha(
+    session_or_path: ort.InferenceSession | str | PathLike,
+    rgba: np.ndarray,
+    max_side: int = MAX_WORK_SIDE,
+) -> np.ndarray:
+    """Foreground alpha (H x W uint8) for an H x W x 4 uint8 image via a fused model."""
+    sess = _session(session_or_path)
+    h, w = rgba.shape[:2]
+    ww, wh = work_size(w, h, max_side)
+    if (ww, wh) != (w, h):
+        # Resize RGB only: Pillow premultiplies RGBA when resizing, which would
+        # darken transparent regions; the model ignores the A channel anyway.
+        rgb = Image.fromarray(np.ascontiguousarray(rgba[..., :3])).resize(
+            (ww, wh), Image.Resampling.BILINEAR
+        )
+        work = np.empty((wh, ww, 4), np.uint8)
+        work[..., :3] = np.asarray(rgb)
+        work[..., 3] = 255
+    else:
+        work = np.ascontiguousarray(rgba)
+    (alpha,) = sess.run(["alpha"], {"rgba": work[None]})
+    alpha = alpha[0]
+    if alpha.shape != (wh, ww):
+        raise RuntimeError(f"model returned alpha {alpha.shape}, expected {(wh, ww)}")
+    if (ww, wh) != (w, h):
+        alpha = np.asarray(Image.fromarray(alpha).resize((w, h), Image.Resampling.BILINEAR))
+    return alpha
+
+
+def remove_background(
+    src: ImageSource, model_path: str | PathLike, max_side: int = MAX_WORK_SIDE
+) -> Image.Image:
+    """The cut-out at the source's original resolution (RGBA, A = predicted alpha)."""
+    rgba = load_rgba(src)
+    out = rgba.copy()
+    # A replaced, not multiplied: same contract as the fused model's `cutout`.
+    out[..., 3] = predict_alpha(model_path, rgba, max_side)
+    return Image.fromarray(out, "RGBA")
+
+
+def time_native(
+    paths: list[str | PathLike], model_path: str | PathLike, max_side: int = MAX_WORK_SIDE
+) -> list[dict]:
+    """Per-image wall time of the native pipeline, session creation excluded.
+
+    `seconds` covers decode + inference (+ any resizes) + compositing, i.e. what
+    the browser's end-to-end figure is compared with.
+    """
+    sess = get_session(model_path)
+    # Warm-up: the first run allocates arenas and is not representative.
+    sess.run(["alpha"], {"rgba": np.zeros((1, 64, 64, 4), np.uint8)})
+    rows: list[dict] = []
+    for p in paths:
+        t0 = time.perf_counter()
+        rgba = load_rgba(p)
+        t1 = time.perf_counter()
+        alpha = predict_alpha(sess, rgba, max_side)
+        t2 = time.perf_counter()
+        out = rgba.copy()
+        out[..., 3] = alpha
+        Image.fromarray(out, "RGBA")
+        t3 = time.perf_counter()
+        h, w = rgba.shape[:2]
+        rows.append(
+            {
+                "image": Path(p).name,
+                "width": w,
+                "height": h,
+                "work_size": list(work_size(w, h, max_side)),
+                "decode_s": t1 - t0,
+                "infer_s": t2 - t1,
+                "seconds": t3 - t0,
+            }
+        )
+    return rows
+
+
+# ImageNet statistics as rembg's SimpleSession uses them for U2-Netp.
+_U2_MEAN = (0.485, 0.456, 0.406)
+_U2_STD = (0.229, 0.224, 0.225)
+
+
+def reference_u2netp(original_model_path: str | PathLike, rgb_320: np.ndarray) -> np.ndarray:
+    """rembg's U2-Netp pre/post written out in numpy around the ORIGINAL model.
+
+    Literal to rembg (float64 normalisation, min-max of d1) except the final
+    rounding (rembg truncates) so it can be compared with the fused graph.
+    """
+    if rgb_320.shape != (320, 320, 3):
+        raise ValueError(f"expected 320x320x3, got {rgb_320.shape}")
+    sess = get_session(original_model_path)
+    im = rgb_320 / np.max(rgb_320)
+    tmp = np.zeros((320, 320, 3))
+    for c in range(3):
+        tmp[:, :, c] = (im[:, :, c] - _U2_MEAN[c]) / _U2_STD[c]
+    x = np.expand_dims(tmp.transpose((2, 0, 1)), 0).astype(np.float32)
+    pred = sess.run(None, {sess.get_inputs()[0].name: x})[0][:, 0, :, :]
+    ma, mi = np.max(pred), np.min(pred)
+    pred = np.squeeze((pred - mi) / (ma - mi))
+    return np.clip(np.round(pred * 255), 0, 255).astype(np.uint8)

@@ -1,0 +1,1 @@
+"""Build-time toolchain: registry fetches, model fusion, manifest."""

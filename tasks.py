@@ -1,0 +1,120 @@
+"""Cutout's tasks. Each one is thin: the work is done by pysrc/cutout/toolchain."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from invoke import Collection, Exit, task
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "pysrc"))  # tasks work before `pip install -e .` too
+
+SAMPLES = sorted((ROOT / "samples").glob("*.jpg"))
+
+
+def expand_paths(spec: str) -> list[Path]:
+    """Comma-separated paths and glob patterns, in order; a pattern matching nothing is kept
+    as given so that it is reported as a missing file."""
+    import glob
+
+    paths: list[Path] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        matches = sorted(glob.glob(part)) if glob.has_magic(part) else [part]
+        paths += [Path(m) for m in matches] or [Path(part)]
+    return paths
+
+
+@task
+def deps(c):
+    """Install Chromium + driver (Debian) if missing and fetch the pinned npm packages."""
+    from cutout.toolchain import system, vendor
+
+    if system.ensure_chromium():
+        print("installed chromium and chromium-driver")
+    for tgz in vendor.fetch_all():
+        print(f"verified {tgz.name}")
+
+
+@task
+def models(c, check=False):
+    """Fetch, verify and convert the models; write models/manifest.json.
+
+    :param check: only compare the built files with the committed manifest.
+    """
+    from cutout.toolchain import models as m
+
+    if not check:
+        entries = m.build_models()
+        m.write_manifest(entries)
+        for e in entries:
+            print(f"{e.id}: {e.file} {e.bytes:,} B sha256 {e.sha256[:12]}…")
+    problems = m.check_manifest()
+    if problems:
+        raise Exit("\n".join(problems), code=1)
+
+
+@task(pre=[deps, models])
+def build(c):
+    """Write the loadable unpacked extension to build/extension."""
+    from cutout.toolchain.build import build_extension
+
+    info = build_extension()
+    print(f"built {info.out} ({info.files} files, {info.bytes / 1e6:.1f} MB)")
+
+
+@task(pre=[build])
+def remove(c, paths, out="out", mode=None):
+    """Remove the background of image files through the real extension in headless Chromium.
+
+    :param paths: image files: paths or glob patterns, comma-separated ("a.jpg,photos/*.png").
+    :param out: folder for <stem>.png cut-outs and timings.json.
+    :param mode: fast (default), balanced or quality.
+    """
+    from cutout.headless.runner import format_report, remove_files
+    from cutout.toolchain.build import OUT_DIR
+
+    reports = remove_files(expand_paths(paths), Path(out), OUT_DIR, mode)
+    for report in reports:
+        print(format_report(report))
+    failed = [r for r in reports if not r.ok]
+    if failed:
+        raise Exit(f"{len(failed)} of {len(reports)} file(s) failed", code=1)
+
+
+@task(pre=[build])
+def demo(c, out="out"):
+    """Cut out the bundled sample photos through the extension; PNGs go to out/."""
+    remove(c, ",".join(str(p) for p in SAMPLES), out=out)
+    from cutout.native.pipeline import time_native
+    from cutout.toolchain.build import MODELS_DIR
+
+    for row in time_native(SAMPLES, MODELS_DIR / "u2netp.onnx"):
+        print(f"native reference {Path(row['path']).name}: {row['seconds']:.2f} s")
+
+
+@task(pre=[build])
+def test(c, k="", browser=True):
+    """Run the test suite (unit, models, browser).
+
+    :param k: pytest -k expression.
+    :param browser: also run the headless-Chromium tests.
+    """
+    args = ["-q", "-rs"]
+    if k:
+        args += ["-k", k]
+    if not browser:
+        args += ["-m", "not browser"]
+    c.run(f"{sys.executable} -m pytest {' '.join(args)}", pty=False)
+
+
+@task
+def clean(c):
+    """Delete build output (build/ keeps the download cache unless --all)."""
+    import shutil
+
+    for path in (ROOT / "build" / "extension", ROOT / "build" / "models", ROOT / "out"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+ns = Collection(deps, models, build, remove, demo, test, clean)
