@@ -90,7 +90,7 @@ def demo(c, out="out"):
     from cutout.toolchain.build import MODELS_DIR
 
     for row in time_native(SAMPLES, MODELS_DIR / "u2netp.onnx"):
-        print(f"native reference {Path(row['path']).name}: {row['seconds']:.2f} s")
+        print(f"native reference {row['image']}: {row['seconds']:.2f} s")
 
 
 @task(pre=[build])

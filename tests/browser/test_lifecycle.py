@@ -1,0 +1,56 @@
+"""The engine lives in the offscreen document and outlives the service worker."""
+
+from __future__ import annotations
+
+import time
+
+
+def worker_running(browser) -> bool:
+    return any(t["type"] == "service_worker" and browser.extension_id in t["url"]
+               for t in browser.cdp("Target.getTargets")["targetInfos"])
+
+
+def test_engine_survives_service_worker_stop(browser, image_server):
+    first = browser.remove(image_server.url("chelsea.jpg"))
+    assert first.state == "done", first.error
+
+    browser.stop_service_worker()
+    deadline = time.monotonic() + 10
+    while worker_running(browser) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not worker_running(browser), "the worker did not stop"
+
+    # The next "right-click" wakes the worker; the engine is still booted, so
+    # the model is not loaded again.
+    second = browser.remove(image_server.url("chelsea.jpg"))
+    assert second.state == "done", second.error
+    assert second.result["timings_ms"]["model_load"] < 50
+    assert "offscreen/offscreen.html" in " ".join(
+        t["url"] for t in browser.cdp("Target.getTargets")["targetInfos"])
+
+
+def test_image_under_overlay_and_css_background(browser, page_server, image_server):
+    """The content script finds images the 'image' context menu cannot see."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    page = page_server.url("index.html")
+    driver.get(page)
+    found = {}
+    for element_id, expected in (("overlay", "coffee.jpg"), ("bg", "chelsea.jpg")):
+        driver.switch_to.window(driver.window_handles[-1])
+        ActionChains(driver).context_click(driver.find_element("id", element_id)).perform()
+        driver.switch_to.window(browser.home)
+        found[element_id] = browser.driver.execute_async_script(
+            """const [page, done] = [arguments[0], arguments[arguments.length - 1]];
+            chrome.tabs.query({}).then(async (tabs) => {
+              const tab = tabs.find((t) => t.url === page);
+              const reply = await chrome.tabs.sendMessage(tab.id,
+                {target: 'content', type: 'clicked-image', data: {}}, {frameId: 0});
+              done(reply.src);
+            }).catch((e) => done(String(e)));""", page)
+        assert found[element_id] == image_server.url(expected), found
+    driver.switch_to.window(driver.window_handles[-1])
+    driver.close()
+    driver.switch_to.window(browser.home)
