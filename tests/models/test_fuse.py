@@ -70,12 +70,26 @@ def test_fused_equals_numpy_reference_at_native_size(u2netp_fused, u2netp_origin
     assert np.array_equal(cutout[0, ..., 3], alpha[0])
 
 
-@pytest.mark.parametrize("size", [(451, 300), (600, 400), (150, 97), (517, 731)])
-def test_any_size_matches_resize_reference(u2netp_fused, u2netp_original, size):
+@pytest.mark.parametrize(
+    "name,size",
+    [
+        ("chelsea", (451, 300)),  # native sample sizes: non-square, downscaled
+        ("coffee", (600, 400)),
+        ("astronaut", (517, 731)),  # portrait
+        ("coffee", (240, 160)),  # upscaled to 320 inside the graph
+        ("coffee", (1000, 300)),  # down in x, up in y
+    ],
+)
+def test_any_size_matches_resize_reference(u2netp_fused, u2netp_original, name, size):
     """Non-square, non-320 inputs: alpha comes back at the input's H x W and
-    agrees with PIL-resize -> reference -> PIL-resize back."""
+    agrees with PIL-resize -> reference -> PIL-resize back.
+
+    Not every image is well-posed here: astronaut shrunk to 150x97 gives a
+    mask with 21 % mid-grey pixels, and the sub-level difference between
+    PIL's uint8 resize and the graph's float resize moves it by up to 30
+    levels (IoU 0.94). The cases below have decisive masks.
+    """
     w, h = size
-    name = {(451, 300): "chelsea", (600, 400): "coffee"}.get(size, "astronaut")
     rgb = _rgb(SAMPLES / f"{name}.jpg", size)
     (alpha,) = get_session(u2netp_fused).run(["alpha"], {"rgba": _rgba(rgb)[None]})
     assert alpha.shape == (1, h, w)

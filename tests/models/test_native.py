@@ -23,10 +23,12 @@ def test_large_image_goes_through_work_size(u2netp_fused, sample_path):
     rgba = load_rgba(sample_path)
     h, w = rgba.shape[:2]
     direct = predict_alpha(u2netp_fused, rgba, max_side=4096)
-    capped = predict_alpha(u2netp_fused, rgba, max_side=200)
+    # 384 < every sample's long side; far below 320 the model sees a blurrier
+    # image and legitimately gives another mask (astronaut at 200: IoU 0.79).
+    capped = predict_alpha(u2netp_fused, rgba, max_side=384)
     assert capped.shape == (h, w) == direct.shape
     fa, fb = direct >= 128, capped >= 128
-    assert np.logical_and(fa, fb).sum() / np.logical_or(fa, fb).sum() >= 0.9
+    assert np.logical_and(fa, fb).sum() / np.logical_or(fa, fb).sum() >= 0.95
 
 
 def test_sessions_are_cached(u2netp_fused):

@@ -30,7 +30,7 @@ class Sample:
 
 SAMPLES = [
     Sample("astronaut", "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
-           "Eileen Collins, NASA astronaut (a person)",
+           "Eileen Collins, NASA astronaut (a person; NASA Great Images database)",
            "No known copyright restrictions, released into the public domain."),
     Sample("chelsea", "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
            "Chelsea the cat",
