@@ -1,6 +1,7 @@
 // The result page: asks the worker to run its job, shows progress, then the
 // cut-out on a checkerboard with a full-resolution Download PNG.
 import { Target, Type } from '../../messages.js';
+import { imageFrom, startUpload } from '../../lib/uploads.js';
 
 const STAGE_TEXT = {
   fetching: 'Downloading the image…',
@@ -15,6 +16,7 @@ let objectUrl = null;
 
 function show(state) {
   document.body.dataset.state = state;
+  $('open').hidden = state !== 'open';
   $('working').hidden = state !== 'working';
   $('failure').hidden = state !== 'failed';
   $('result').hidden = state !== 'done';
@@ -82,5 +84,28 @@ async function run() {
   }
 }
 
+// Opening a file here starts a job and shows it in this same tab.
+async function openFile(file) {
+  if (!file) return;
+  try {
+    const { url } = await startUpload(file, false);
+    location.replace(url);
+  } catch (error) {
+    fail(error.message);
+  }
+}
+
+$('file').addEventListener('change', () => openFile($('file').files[0]));
+$('another').addEventListener('click', () => { location.href = location.pathname; });
+document.addEventListener('paste', (event) => openFile(imageFrom(event.clipboardData)));
+const zone = $('dropzone');
+zone.addEventListener('dragover', (event) => { event.preventDefault(); zone.classList.add('over'); });
+zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+zone.addEventListener('drop', (event) => {
+  event.preventDefault();
+  zone.classList.remove('over');
+  openFile(imageFrom(event.dataTransfer));
+});
+
 $('retry').addEventListener('click', run);
-if (jobId) run(); else fail('No image was given. Right-click an image and choose “Remove background”.');
+if (jobId) run(); else show('open');

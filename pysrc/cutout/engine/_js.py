@@ -39,6 +39,11 @@ async def fetch(url: str, credentials: str = "include") -> Any:
     return await js.fetch(url, to_js({"credentials": credentials}))
 
 
+async def read_upload(upload_id: str) -> Any:
+    """The Blob the user opened from disk / pasted / dropped, or None if it is gone."""
+    return await cutout_host.readUpload(upload_id)  # JS undefined arrives as None
+
+
 async def sha256_hex(buffer: Any) -> str:
     digest = await js.crypto.subtle.digest("SHA-256", buffer)
     return bytes(js.Uint8Array.new(digest).to_py()).hex()

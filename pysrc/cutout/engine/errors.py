@@ -31,7 +31,7 @@ def unsupported_src(src: str) -> CutoutError | None:
     if not src:
         return CutoutError("no-image", "No image was found where you right-clicked.")
     scheme = src.split(":", 1)[0].lower()
-    if scheme in ("http", "https", "data", "chrome-extension"):
+    if scheme in ("http", "https", "data", "chrome-extension", "upload"):
         return None
     if scheme == "blob":
         return CutoutError("blob-url", "This image exists only inside the web page (a blob: "

@@ -95,6 +95,12 @@ class JobRunner:
         refused = errors.unsupported_src(src)
         if refused:
             raise refused
+        if src.startswith("upload:"):
+            blob = await _js.read_upload(src.removeprefix("upload:").split("/", 1)[0])
+            if blob is None:
+                raise CutoutError("upload-missing", "The image you opened is no longer stored "
+                                  "(Cutout keeps the 20 most recent). Open it again.")
+            return blob, str(blob.type or "")
         try:
             response = await _js.fetch(src)
         except _js.JsError as e:

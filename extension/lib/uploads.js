@@ -1,0 +1,70 @@
+// Images the user opens from disk, pasted or dropped. They are kept in
+// IndexedDB (shared by all extension pages and the offscreen engine, and
+// unlike storage.session free of a 10 MB quota) so a job can be re-run and
+// nothing is lost when the popup closes or the worker is stopped.
+import { Target, Type } from '../messages.js';
+
+const DB = 'cutout';
+const STORE = 'uploads';
+const KEEP = 20;  // newest uploads kept; older ones are deleted on each new upload
+
+function open() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function transact(mode, action) {
+  const db = await open();
+  try {
+    return await new Promise((resolve, reject) => {
+      const tx = db.transaction(STORE, mode);
+      const request = action(tx.objectStore(STORE));
+      tx.oncomplete = () => resolve(request?.result);
+      tx.onerror = tx.onabort = () => reject(tx.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+export async function readUpload(id) {
+  const entry = await transact('readonly', (store) => store.get(id));
+  return entry?.blob;
+}
+
+async function putUpload(blob) {
+  const id = `${Date.now().toString(36)}-${crypto.randomUUID()}`;  // sorts by age
+  try {
+    await transact('readwrite', (store) => store.put({ blob }, id));
+  } catch (error) {
+    if (error?.name === 'QuotaExceededError') {
+      throw new Error('The browser has no room left to hold this image. Free some disk space and try again.');
+    }
+    throw error;
+  }
+  const keys = await transact('readonly', (store) => store.getAllKeys());
+  const stale = keys.sort().slice(0, Math.max(0, keys.length - KEEP));
+  if (stale.length) await transact('readwrite', (store) => { stale.forEach((k) => store.delete(k)); });
+  return id;
+}
+
+// Store the file and start a job for it; resolves to {id, url} of the job.
+export async function startUpload(file, openTab) {
+  const name = encodeURIComponent(file.name || 'pasted-image.png');
+  const uploadId = await putUpload(file);
+  const reply = await chrome.runtime.sendMessage({
+    target: Target.WORKER, type: Type.START_JOB,
+    data: { src: `upload:${uploadId}/${name}`, open: openTab },
+  });
+  if (!reply || reply.error) throw new Error(reply?.error ?? 'The worker did not answer.');
+  return reply;
+}
+
+// The first image file among a drop's or paste's items, if any.
+export function imageFrom(dataTransfer) {
+  return [...(dataTransfer?.files ?? [])].find((f) => f.type.startsWith('image/') || !f.type) ?? null;
+}

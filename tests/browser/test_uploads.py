@@ -1,0 +1,63 @@
+"""Images opened from disk (file picker) and pasted go through the same engine."""
+
+from __future__ import annotations
+
+import time
+
+
+def wait_state(driver, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = driver.execute_script("return document.body.dataset.state")
+        if state in ("done", "failed"):
+            return state
+        time.sleep(0.1)
+    raise TimeoutError(state)
+
+
+def test_file_picker_upload(browser, image_server, png_alpha, fused_model):
+    from cutout.native.pipeline import load_rgba, predict_alpha
+
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    try:
+        driver.get(browser.url("pages/result/result.html"))
+        assert driver.execute_script("return document.body.dataset.state") == "open"
+        driver.find_element("id", "file").send_keys(str(image_server.folder / "coffee.jpg"))
+        assert wait_state(driver) == "done", driver.find_element("id", "error").text
+        assert driver.find_element("id", "download").get_attribute("download") == "coffee-cutout.png"
+        # Reloading re-runs the job from the stored upload: nothing is lost.
+        driver.refresh()
+        assert wait_state(driver) == "done"
+        encoded = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch(document.getElementById('download').href).then((r) => r.arrayBuffer())"
+            ".then((b) => done(Array.from(new Uint8Array(b))));")
+        alpha = png_alpha(bytes(encoded))
+        native = predict_alpha(fused_model, load_rgba(image_server.folder / "coffee.jpg"))
+        assert alpha.shape == native.shape
+        assert abs(alpha.astype(int) - native.astype(int)).mean() / 255 <= 0.01
+    finally:
+        driver.close()
+        driver.switch_to.window(browser.home)
+
+
+def test_paste_upload(browser, image_server):
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    try:
+        driver.get(browser.url("pages/result/result.html"))
+        # A synthetic paste event carrying a PNG file, as the clipboard delivers it.
+        driver.execute_async_script(
+            """const done = arguments[arguments.length - 1];
+            fetch(arguments[0]).then((r) => r.blob()).then((blob) => {
+              const transfer = new DataTransfer();
+              transfer.items.add(new File([blob], 'pasted.png', {type: 'image/png'}));
+              document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: transfer}));
+              done();
+            });""", image_server.url("pixel.png"))
+        assert wait_state(driver) == "done", driver.find_element("id", "error").text
+        assert driver.find_element("id", "download").get_attribute("download") == "pasted-cutout.png"
+    finally:
+        driver.close()
+        driver.switch_to.window(browser.home)
