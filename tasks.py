@@ -94,6 +94,22 @@ def demo(c, out="out"):
 
 
 @task(pre=[build])
+def bench(c, limit=20, mode="fast"):
+    """Benchmark the extension against native onnxruntime on the same model and images.
+
+    :param limit: number of images (davis345 when present, else the samples).
+    :param mode: processing mode.
+    """
+    from cutout import bench as b
+    from cutout.toolchain.build import MODELS_DIR, OUT_DIR
+
+    report = b.run(OUT_DIR, MODELS_DIR / "u2netp.onnx", limit=limit, mode=mode)
+    json_path, png_path = b.write(report)
+    print(b.summary(report))
+    print(f"wrote {json_path} and {png_path}")
+
+
+@task(pre=[build])
 def test(c, k="", browser=True):
     """Run the test suite (unit, models, browser).
 
@@ -117,4 +133,4 @@ def clean(c):
         shutil.rmtree(path, ignore_errors=True)
 
 
-ns = Collection(deps, models, build, remove, demo, test, clean)
+ns = Collection(deps, models, build, remove, demo, bench, test, clean)

@@ -1,0 +1,188 @@
+"""Speed, memory and quality benchmark: the extension in headless Chromium vs
+the native onnxruntime pipeline, on the same fused model and the same images,
+in one run (absolute times vary between machines; the ratio is what compares).
+
+Images: the first N photos of ../shared/eval/davis345 when present (with their
+ground-truth masks, so quality is scored too), else the repository samples.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import statistics
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .headless.chromium import ExtensionBrowser
+from .headless.servers import StaticServer
+from .native import metrics
+from .native.pipeline import get_session, load_rgba, predict_alpha, time_native
+
+ROOT = Path(__file__).resolve().parents[2]
+DAVIS = ROOT.parent / "shared" / "eval" / "davis345"
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass
+class ImageRow:
+    image: str
+    width: int
+    height: int
+    native_s: float
+    native_infer_s: float
+    browser_s: float
+    browser_infer_s: float
+    browser_wall_s: float
+    agreement_iou: float  # browser alpha vs native alpha
+    iou: float | None = None  # browser alpha vs ground truth
+    mae: float | None = None
+    boundary_f: float | None = None
+
+
+@dataclass
+class BenchReport:
+    date: str
+    machine: str
+    mode: str
+    model: str
+    backend: str
+    images: int
+    cold_start_s: float
+    median_native_s: float
+    median_browser_s: float
+    median_ratio: float  # browser / native, end to end, per image
+    peak_browser_rss_mb: float
+    rows: list[ImageRow] = field(default_factory=list)
+
+
+def pick_images(limit: int) -> tuple[list[Path], Path | None]:
+    if (DAVIS / "images").is_dir():
+        return sorted((DAVIS / "images").glob("*.jpg"))[:limit], DAVIS / "masks"
+    return sorted((ROOT / "samples").glob("*.jpg"))[:limit], None
+
+
+class RssSampler:
+    """Peak resident memory of all processes of one Chromium profile (Linux /proc)."""
+
+    def __init__(self, marker: str, interval: float = 0.1) -> None:
+        self.marker, self.interval, self.peak_kb = marker, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        total = 0
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if self.marker not in Path(f"/proc/{pid}/cmdline").read_text(errors="ignore"):
+                    continue
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_kb = max(self.peak_kb, self._sample())
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run(extension_dir: Path, model_path: Path, limit: int = 20, mode: str = "fast") -> BenchReport:
+    images, masks = pick_images(limit)
+    if not images:
+        raise FileNotFoundError("no images to benchmark")
+    native = {row["image"]: row for row in time_native(images, model_path)}
+    session = get_session(model_path)
+    rows: list[ImageRow] = []
+    with StaticServer(images[0].parent) as server, ExtensionBrowser(extension_dir) as browser, \
+            RssSampler(browser.profile) as rss:
+        # Cold start: engine boot (Pyodide, wheel) + model load + first inference.
+        cold = browser.remove(server.url(images[0].name), mode)
+        if cold.state != "done":
+            raise RuntimeError(f"{images[0].name}: {cold.error}")
+        for path in images:
+            outcome = browser.remove(server.url(path.name), mode)
+            if outcome.state != "done":
+                raise RuntimeError(f"{path.name}: {outcome.error}")
+            from io import BytesIO
+
+            from PIL import Image
+
+            alpha = np.asarray(Image.open(BytesIO(outcome.png)))[..., 3]
+            ref = predict_alpha(session, load_rgba(path))
+            n = native[path.name]
+            t = outcome.result["timings_ms"]
+            row = ImageRow(path.name, n["width"], n["height"], round(n["seconds"], 4),
+                           round(n["infer_s"], 4), t["total"] / 1000, t["inference"] / 1000,
+                           round(outcome.wall_s, 3), round(metrics.iou(alpha, ref), 5))
+            if masks is not None:
+                gt = np.asarray(Image.open(masks / f"{path.stem}.png").convert("L"))
+                row.iou = round(metrics.iou(alpha, gt), 5)
+                row.mae = round(metrics.mae(alpha, gt), 5)
+                row.boundary_f = round(metrics.boundary_f(alpha, gt), 5)
+            rows.append(row)
+        backend, model = outcome.result["backend"], outcome.result["model"]
+    ratios = [r.browser_s / r.native_s for r in rows if r.native_s > 0]
+    return BenchReport(
+        date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        machine=f"{os.cpu_count()} cores", mode=mode, model=model, backend=backend,
+        images=len(rows), cold_start_s=round(cold.wall_s, 3),
+        median_native_s=round(statistics.median(r.native_s for r in rows), 4),
+        median_browser_s=round(statistics.median(r.browser_s for r in rows), 4),
+        median_ratio=round(statistics.median(ratios), 3),
+        peak_browser_rss_mb=round(rss.peak_kb / 1024, 1), rows=rows)
+
+
+def write(report: BenchReport, out_dir: Path = RESULTS) -> tuple[Path, Path]:
+    """Dated JSON and a plot of per-image times, native vs browser."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = report.date[:19].replace(":", "")
+    stem = f"{stamp}-speed-{report.mode}"
+    json_path = out_dir / f"{stem}.json"
+    json_path.write_text(json.dumps(asdict(report), indent=2) + "\n")
+
+    fig, ax = plt.subplots(figsize=(max(6, len(report.rows) * 0.4), 4))
+    x = np.arange(len(report.rows))
+    ax.bar(x - 0.2, [r.native_s for r in report.rows], 0.4, label="native onnxruntime (CPU)")
+    ax.bar(x + 0.2, [r.browser_s for r in report.rows], 0.4, label=f"extension ({report.backend})")
+    ax.set_xticks(x, [r.image for r in report.rows], rotation=90, fontsize=7)
+    ax.set_ylabel("seconds per image, end to end")
+    ax.set_title(f"{report.model}, mode {report.mode}: browser/native median ×{report.median_ratio}")
+    ax.legend()
+    fig.tight_layout()
+    png_path = out_dir / f"{stem}.png"
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return json_path, png_path
+
+
+def summary(report: BenchReport) -> str:
+    lines = [f"{report.images} images, {report.model} on {report.backend}",
+             f"cold start (boot + model + first image): {report.cold_start_s:.2f} s",
+             f"median per image: native {report.median_native_s:.3f} s, "
+             f"browser {report.median_browser_s:.3f} s (×{report.median_ratio})",
+             f"peak browser RSS: {report.peak_browser_rss_mb:.0f} MB"]
+    scored = [r for r in report.rows if r.iou is not None]
+    if scored:
+        lines.append(f"quality vs ground truth: IoU {statistics.mean(r.iou for r in scored):.3f}, "
+                     f"boundary F {statistics.mean(r.boundary_f for r in scored):.3f}")
+    lines.append(f"browser vs native agreement: min IoU {min(r.agreement_iou for r in report.rows):.4f}")
+    return "\n".join(lines)
