@@ -56,7 +56,10 @@ class ExtensionBrowser:
         for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--no-first-run", "--disable-quic",
-                    "--disable-default-apps", "--disable-features=DisableLoadExtensionCommandLineSwitch",
+                    "--disable-default-apps", "--no-pings", "--disable-domain-reliability",
+                    "--disable-client-side-phishing-detection", "--no-default-browser-check",
+                    "--disable-features=DisableLoadExtensionCommandLineSwitch,OptimizationHints,"
+                    "NetworkTimeServiceQuerying,MediaRouter",
                     f"--user-data-dir={self.profile}",
                     f"--disable-extensions-except={self.extension_dir}",
                     f"--load-extension={self.extension_dir}", *extra_args):

@@ -51,3 +51,65 @@ class StaticServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class RecordingProxy:
+    """An HTTP proxy on 127.0.0.1 that records every request the browser makes.
+
+    Chromium started with `--proxy-server` and `--proxy-bypass-list=<-loopback>`
+    sends all traffic of every context (pages, service worker, offscreen
+    document) through it, so the log proves which hosts were contacted.
+    Requests to `allowed` origins are forwarded; all others are refused.
+    """
+
+    def __init__(self, allowed: set[str]) -> None:
+        import urllib.error
+        import urllib.request
+        from http.server import BaseHTTPRequestHandler
+
+        self.log: list[tuple[str, str, str]] = []  # (method, url or host:port, Origin header)
+        log, allow = self.log, allowed
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+            def do_CONNECT(self) -> None:  # https: recorded and refused
+                log.append(("CONNECT", self.path, self.headers.get("Origin", "")))
+                self.send_error(403)
+
+            def do_GET(self) -> None:
+                log.append((self.command, self.path, self.headers.get("Origin", "")))
+                origin = "/".join(self.path.split("/", 3)[:3])
+                if origin not in allow:
+                    self.send_error(403, "not allowed by the test proxy")
+                    return
+                try:
+                    with opener.open(self.path, timeout=30) as upstream:
+                        body, status, headers = upstream.read(), upstream.status, upstream.headers
+                except urllib.error.HTTPError as e:
+                    body, status, headers = e.read(), e.code, e.headers
+                self.send_response(status)
+                for key in ("Content-Type", "Last-Modified"):
+                    if headers.get(key):
+                        self.send_header(key, headers[key])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_HEAD = do_POST = do_GET
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.httpd.server_address[1]}"
+
+    def chromium_args(self) -> tuple[str, ...]:
+        return (f"--proxy-server=http://{self.address}", "--proxy-bypass-list=<-loopback>")
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
