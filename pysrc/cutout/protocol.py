@@ -59,12 +59,13 @@ class Job:
     """What the user asked for; stored by the worker in chrome.storage.session."""
 
     id: str
-    src: str  # http(s): or data: URL of the image
+    src: str  # http(s):, data: or upload:<id>/<name> (a file the user opened)
     mode: str
+    model_host: str = ""  # base URL that serves the models not bundled
 
 
 # Stages shown to the user while a job runs, in order.
-STAGES = ("fetching", "decoding", "loading-model", "inferring", "composing")
+STAGES = ("fetching", "decoding", "downloading-model", "loading-model", "inferring", "composing")
 
 
 @dataclass(frozen=True)

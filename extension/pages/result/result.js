@@ -6,6 +6,7 @@ import { imageFrom, startUpload } from '../../lib/uploads.js';
 const STAGE_TEXT = {
   fetching: 'Downloading the image…',
   decoding: 'Reading the image…',
+  'downloading-model': 'Downloading the model (once)…',
   'loading-model': 'Loading the model…',
   inferring: 'Finding the subject…',
   composing: 'Cutting out…',
@@ -59,7 +60,8 @@ chrome.runtime.onMessage.addListener((message) => {
   if (message?.target !== Target.PAGE || message.data?.job !== jobId) return false;
   switch (message.type) {
     case Type.PROGRESS:
-      $('stage').textContent = STAGE_TEXT[message.data.stage] ?? message.data.stage;
+      $('stage').textContent = [STAGE_TEXT[message.data.stage] ?? message.data.stage,
+        message.data.stage === 'downloading-model' ? message.data.detail : ''].join(' ');
       break;
     case Type.DONE:
       showResult(message.data).catch((error) => fail(`The result could not be shown: ${error.message}`));

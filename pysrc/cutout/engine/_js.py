@@ -116,3 +116,29 @@ def wasm_threads() -> int:
 
 def js_uint8(buffer: Any) -> Any:
     return js.Uint8Array.new(buffer)
+
+
+async def open_cache(name: str) -> Any:
+    return await js.caches.open(name)
+
+
+async def cache_put(cache: Any, key: str, blob: Any) -> None:
+    try:
+        await cache.put(key, js.Response.new(blob))
+    except JsException as e:
+        if "Quota" in str(e):
+            from ..protocol import CutoutError
+
+            raise CutoutError("storage-full", "There is no room left to store the model. "
+                              "Free some disk space, or clear Cutout's cached models in its "
+                              "options.") from None
+        raise
+
+
+async def fetch_range(url: str, first: int, last: int) -> Any:
+    headers = {"Range": f"bytes={first}-{last}"}
+    return await js.fetch(url, to_js({"headers": headers, "credentials": "omit", "cache": "no-store"}))
+
+
+def concat_blobs(blobs: list[Any]) -> Any:
+    return js.Blob.new(to_js(blobs))

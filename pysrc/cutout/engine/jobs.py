@@ -64,7 +64,10 @@ class JobRunner:
             timings["decode"] = t2 - t1
 
             self._progress(job, "loading-model", mode.model)
-            model = await self.registry.get(mode.model)
+            model = await self.registry.get(
+                mode.model, job.model_host,
+                lambda done, total: self._progress(
+                    job, "downloading-model", f"{done / 1e6:.1f} of {total / 1e6:.1f} MB"))
             t3 = _js.now_ms()
             timings["model_load"] = t3 - t2
 

@@ -1,13 +1,16 @@
-"""Model registry of the engine: manifest lookup, integrity check, session cache.
+"""Model registry of the engine: manifest lookup, download, cache, integrity, sessions.
 
 The manifest ships inside the extension (`models/manifest.json`, written by
-`invoke models`). Every load is verified against its byte count and sha256
-before onnxruntime sees it; a mismatch is an error, never a silent fallback.
+`invoke models`). Small models are bundled; large ones are downloaded once
+from the model host in byte ranges (a cut transfer resumes where it stopped),
+stored in Cache Storage and re-verified on every load. A byte count or sha256
+mismatch is an error that evicts the bad copy, never a silent fallback.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +18,10 @@ from ..protocol import CutoutError
 from . import _js
 
 MANIFEST_PATH = "models/manifest.json"
+CACHE_NAME = "cutout-models-v1"
+CHUNK_BYTES = 4 << 20  # one Range request; also the unit that survives a cut transfer
+
+ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
 
 @dataclass(frozen=True)
@@ -24,11 +31,23 @@ class ModelInfo:
     bytes: int
     sha256: str
     native_size: int
+    bundled: bool = True
 
     @classmethod
     def from_manifest(cls, entry: dict[str, Any]) -> ModelInfo:
         return cls(entry["id"], entry["file"], int(entry["bytes"]), entry["sha256"],
-                   int(entry["native_size"]))
+                   int(entry["native_size"]), bool(entry.get("bundled", True)))
+
+    @property
+    def cache_key(self) -> str:
+        # Cache Storage wants an http(s) key; the hash in the path makes a new
+        # model version a new entry instead of a stale hit.
+        return f"https://models.invalid/{self.sha256}/{self.file}"
+
+    def chunks(self) -> list[tuple[int, int]]:
+        """Inclusive byte ranges of the Range requests."""
+        return [(start, min(self.bytes, start + CHUNK_BYTES) - 1)
+                for start in range(0, self.bytes, CHUNK_BYTES)]
 
 
 @dataclass
@@ -51,7 +70,7 @@ class ModelRegistry:
             self._manifest = {m["id"]: ModelInfo.from_manifest(m) for m in raw["models"]}
         return self._manifest
 
-    async def get(self, model_id: str) -> LoadedModel:
+    async def get(self, model_id: str, host: str, progress: ProgressFn) -> LoadedModel:
         if model_id in self._loaded:
             return self._loaded[model_id]
         models = await self.manifest()
@@ -59,12 +78,7 @@ class ModelRegistry:
             raise CutoutError("model-missing", f"The model {model_id!r} is not part of this build.")
         info = models[model_id]
         start = _js.now_ms()
-        response = await _js.fetch(_js.extension_url(f"models/{info.file}"), credentials="omit")
-        if not response.ok:
-            raise CutoutError("model-missing", f"The model file {info.file} could not be read "
-                              f"(HTTP {response.status}).")
-        buffer = await response.arrayBuffer()
-        await verify(info, buffer)
+        buffer = await (bundled_bytes(info) if info.bundled else cached_or_downloaded(info, host, progress))
         session = await _js.create_session(_js.js_uint8(buffer), ["wasm"])
         loaded = LoadedModel(info, session, f"wasm ({_js.wasm_threads()} threads)",
                              _js.now_ms() - start)
@@ -73,6 +87,83 @@ class ModelRegistry:
 
     def loaded_ids(self) -> list[str]:
         return sorted(self._loaded)
+
+
+async def bundled_bytes(info: ModelInfo) -> Any:
+    response = await _js.fetch(_js.extension_url(f"models/{info.file}"), credentials="omit")
+    if not response.ok:
+        raise CutoutError("model-missing", f"The model file {info.file} could not be read "
+                          f"(HTTP {response.status}).")
+    buffer = await response.arrayBuffer()
+    await verify(info, buffer)
+    return buffer
+
+
+async def cached_or_downloaded(info: ModelInfo, host: str, progress: ProgressFn) -> Any:
+    cache = await _js.open_cache(CACHE_NAME)
+    hit = await cache.match(info.cache_key)
+    if hit:
+        buffer = await hit.arrayBuffer()
+        try:
+            await verify(info, buffer)
+            return buffer
+        except CutoutError:
+            await cache.delete(info.cache_key)  # corrupted on disk: fetch it again
+    await download(cache, info, host, progress)
+    return await (await cache.match(info.cache_key)).arrayBuffer()
+
+
+async def download(cache: Any, info: ModelInfo, host: str, progress: ProgressFn) -> None:
+    """Fetch the model in ranges into `cache`; parts already stored are skipped."""
+    if not host:
+        raise CutoutError("no-model-host", f"The {info.id} model is not bundled and no model "
+                          "host is set. Choose one in Cutout's options.")
+    url = host.rstrip("/") + "/" + info.file
+    done = 0
+    for index, (first, last) in enumerate(info.chunks()):
+        key = f"{info.cache_key}.part{index}"
+        if not await cache.match(key):
+            part = await _fetch_range(url, first, last, info, done)
+            await _js.cache_put(cache, key, part)
+        done = last + 1
+        progress(done, info.bytes)
+    parts = [await (await cache.match(f"{info.cache_key}.part{i}")).blob()
+             for i in range(len(info.chunks()))]
+    whole = _js.concat_blobs(parts)
+    try:
+        await verify(info, await whole.arrayBuffer())
+    except CutoutError:
+        await _drop_parts(cache, info)  # a part is bad; which one is unknowable
+        raise
+    await _js.cache_put(cache, info.cache_key, whole)
+    await _drop_parts(cache, info)
+
+
+async def _fetch_range(url: str, first: int, last: int, info: ModelInfo, done: int) -> Any:
+    interrupted = CutoutError(
+        "model-download", f"The {info.id} model download was interrupted at "
+        f"{done / 1e6:.0f} of {info.bytes / 1e6:.0f} MB. Try again: it resumes where it stopped.")
+    try:
+        response = await _js.fetch_range(url, first, last)
+    except _js.JsError:
+        raise interrupted from None
+    if response.status not in (200, 206):
+        raise CutoutError("model-download", f"The model host refused the {info.id} model "
+                          f"(HTTP {response.status} for {url}).")
+    try:
+        blob = await response.blob()
+    except _js.JsError:
+        raise interrupted from None
+    if response.status == 200:  # host ignores Range: keep our slice of the whole file
+        blob = blob.slice(first, last + 1)
+    if int(blob.size) != last - first + 1:
+        raise interrupted
+    return blob
+
+
+async def _drop_parts(cache: Any, info: ModelInfo) -> None:
+    for index in range(len(info.chunks())):
+        await cache.delete(f"{info.cache_key}.part{index}")
 
 
 async def verify(info: ModelInfo, buffer: Any) -> None:

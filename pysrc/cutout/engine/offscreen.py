@@ -21,8 +21,9 @@ def handle(raw: Any) -> Any:
     if message.target != Target.OFFSCREEN:
         return None
     if message.type == Type.REMOVE:
-        job = Job(str(message.data["id"]), str(message.data["src"]),
-                  str(message.data.get("mode") or "fast"))
+        data = message.data
+        job = Job(str(data["id"]), str(data["src"]), str(data.get("mode") or "fast"),
+                  str(data.get("modelHost") or ""))
         task = asyncio.ensure_future(_runner.run(job))
         _running.add(task)
         task.add_done_callback(_running.discard)

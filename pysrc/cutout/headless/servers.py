@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+import socket
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,16 +20,57 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         super().end_headers()
 
 
+class ModelHostHandler(_QuietHandler):
+    """A model host: serves byte ranges (resumable downloads) and can cut a
+    transfer mid-way once per path (`cut_after`: path -> bytes), as a flaky
+    network would."""
+
+    cut_after: dict[str, int] = {}
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        start, end, status = 0, len(data) - 1, 200
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        if match:
+            start = int(match.group(1))
+            end = min(end, int(match.group(2))) if match.group(2) else end
+            status = 206
+        body = data[start:end + 1]
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(len(body)))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.end_headers()
+        cut = self.cut_after.pop(self.path, None)
+        if cut is not None and cut < len(body):
+            self.wfile.write(body[:cut])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(body)
+
+
 class StaticServer:
-    """Serves `root` on 127.0.0.1 at a free port until closed; logs every request path."""
+    """Serves `root` on 127.0.0.1 at a free port until closed; logs every request
+    (path and Range header)."""
 
     def __init__(self, root: Path, handler: type[SimpleHTTPRequestHandler] = _QuietHandler) -> None:
         self.requests: list[str] = []
-        requests = self.requests
+        self.ranges: list[tuple[str, str]] = []
+        requests, ranges = self.requests, self.ranges
 
         class Recording(handler):  # type: ignore[misc, valid-type]
             def send_response(self, code: int, message: str | None = None) -> None:
                 requests.append(self.path)
+                ranges.append((self.path, self.headers.get("Range", "")))
                 super().send_response(code, message)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0),

@@ -43,7 +43,12 @@ def project_version() -> str:
         return tomllib.load(f)["project"]["version"]
 
 
-def template_context(wheel_name: str) -> dict[str, object]:
+# Where the extension downloads models that are not bundled. The default is
+# `invoke serve-models` on this machine; a release build passes its own host.
+DEFAULT_MODEL_HOST = "http://127.0.0.1:8765/"
+
+
+def template_context(wheel_name: str, model_host: str = DEFAULT_MODEL_HOST) -> dict[str, object]:
     return {
         "name": "Cutout",
         "version": project_version(),
@@ -53,6 +58,7 @@ def template_context(wheel_name: str) -> dict[str, object]:
         "default_mode": modes.DEFAULT_MODE,
         "modes": {m.name: m.label for m in modes.MODES.values()},
         "wheel_path": f"engine/{wheel_name}",
+        "model_host": model_host,
         "icons": {str(s): f"icons/icon{s}.png" for s in ICON_SIZES},
         **protocol.js_constants(),
     }
@@ -131,17 +137,19 @@ def copy_models(extension_dir: Path, models_dir: Path = MODELS_DIR,
         if not source.is_file():
             raise FileNotFoundError(f"{source} is missing: run `invoke models` first")
         shutil.copy2(source, target / model["file"])
-    (target / "manifest.json").write_text(
-        json.dumps({"models": bundled}, indent=2, sort_keys=True) + "\n")
+    # The engine sees every model: bundled ones load from the extension, the
+    # others are downloaded from the model host and verified against this.
+    (target / "manifest.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return [m["id"] for m in bundled]
 
 
-def build_extension(out: Path = OUT_DIR, cache: Path = DEFAULT_CACHE) -> BuildInfo:
+def build_extension(out: Path = OUT_DIR, cache: Path = DEFAULT_CACHE,
+                    model_host: str = DEFAULT_MODEL_HOST) -> BuildInfo:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     wheel = pack_wheel(out / "engine")
-    render_tree(TEMPLATE_DIR, out, template_context(wheel.name))
+    render_tree(TEMPLATE_DIR, out, template_context(wheel.name, model_host))
     for package in VENDORED:
         package.vendor(out, cache)
     copy_models(out)
