@@ -13,6 +13,9 @@ from dataclasses import dataclass
 # It bounds memory (a 12000x9000 photo would need 1.7 GB as float RGBA).
 MAX_WORK_SIDE = 2048
 
+# Cache Storage bucket of downloaded models (the engine writes it, the options page clears it).
+MODEL_CACHE = "cutout-models-v1"
+
 # Decoding beyond this many pixels is refused with a clear message instead of
 # letting the tab run out of memory (a 16k x 16k RGBA bitmap is 1 GiB).
 MAX_PIXELS = 200_000_000

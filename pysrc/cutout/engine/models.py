@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..modes import MODEL_CACHE
 from ..protocol import CutoutError
 from . import _js
 
 MANIFEST_PATH = "models/manifest.json"
-CACHE_NAME = "cutout-models-v1"
 CHUNK_BYTES = 4 << 20  # one Range request; also the unit that survives a cut transfer
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
@@ -100,7 +100,7 @@ async def bundled_bytes(info: ModelInfo) -> Any:
 
 
 async def cached_or_downloaded(info: ModelInfo, host: str, progress: ProgressFn) -> Any:
-    cache = await _js.open_cache(CACHE_NAME)
+    cache = await _js.open_cache(MODEL_CACHE)
     hit = await cache.match(info.cache_key)
     if hit:
         buffer = await hit.arrayBuffer()

@@ -95,6 +95,14 @@ class ExtensionBrowser:
             "chrome.runtime.sendMessage(arguments[0]).then(done, (e) => done({error: String(e)}));",
             message)
 
+    def set_settings(self, **settings: Any) -> None:
+        """Write extension settings (chrome.storage.local), as the options page does."""
+        self._ensure_extension_page()
+        self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "chrome.storage.local.set(arguments[0]).then(() => done(), (e) => done(String(e)));",
+            settings)
+
     def _ensure_extension_page(self) -> None:
         self.driver.switch_to.window(self.home)
         if not self.driver.current_url.startswith(f"chrome-extension://{self.extension_id}/"):

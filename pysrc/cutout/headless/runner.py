@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .chromium import ExtensionBrowser, JobOutcome
-from .servers import StaticServer
+from .servers import ModelHostHandler, StaticServer
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,9 @@ class FileReport:
 
 
 def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
-                 mode: str | None = None) -> list[FileReport]:
+                 mode: str | None = None, models_dir: Path | None = None) -> list[FileReport]:
+    """Cut out each file; models not bundled are served from `models_dir` (the
+    build's converted models) as the model host."""
     out_dir.mkdir(parents=True, exist_ok=True)
     reports: list[FileReport] = []
     with tempfile.TemporaryDirectory(prefix="cutout-serve-") as tmp:
@@ -43,7 +45,10 @@ def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
             if path.is_file():
                 link.symlink_to(path.resolve())
             served[path] = f"{index}/{quote(path.name)}"
-        with StaticServer(Path(tmp)) as server, ExtensionBrowser(extension_dir) as browser:
+        models = models_dir or extension_dir.parent / "models"
+        with StaticServer(Path(tmp)) as server, StaticServer(models, ModelHostHandler) as host, \
+                ExtensionBrowser(extension_dir) as browser:
+            browser.set_settings(modelHost=host.url())
             for path in paths:
                 if not path.is_file():
                     reports.append(FileReport(str(path), False, error="no such file"))

@@ -21,18 +21,20 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 class ModelHostHandler(_QuietHandler):
-    """A model host: serves byte ranges (resumable downloads) and can cut a
-    transfer mid-way once per path (`cut_after`: path -> bytes), as a flaky
-    network would."""
+    """A model host: serves byte ranges (resumable downloads), and can cut a
+    transfer once at an absolute byte offset of a file (`cut_at`: path ->
+    offset) or serve other bytes than the file's (`replace`: path -> bytes),
+    as a flaky network or a compromised host would."""
 
-    cut_after: dict[str, int] = {}
+    cut_at: dict[str, int] = {}
+    replace: dict[str, bytes] = {}
 
     def do_GET(self) -> None:
         path = Path(self.translate_path(self.path))
         if not path.is_file():
             self.send_error(404)
             return
-        data = path.read_bytes()
+        data = self.replace.get(self.path) or path.read_bytes()
         start, end, status = 0, len(data) - 1, 200
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         if match:
@@ -48,9 +50,10 @@ class ModelHostHandler(_QuietHandler):
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         self.end_headers()
-        cut = self.cut_after.pop(self.path, None)
-        if cut is not None and cut < len(body):
-            self.wfile.write(body[:cut])
+        cut = self.cut_at.get(self.path)
+        if cut is not None and start <= cut <= end:
+            del self.cut_at[self.path]
+            self.wfile.write(body[:cut - start])
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -59,6 +59,7 @@ def template_context(wheel_name: str, model_host: str = DEFAULT_MODEL_HOST) -> d
         "modes": {m.name: m.label for m in modes.MODES.values()},
         "wheel_path": f"engine/{wheel_name}",
         "model_host": model_host,
+        "model_cache": modes.MODEL_CACHE,
         "icons": {str(s): f"icons/icon{s}.png" for s in ICON_SIZES},
         **protocol.js_constants(),
     }
@@ -125,10 +126,14 @@ def draw_icons(dest: Path) -> None:
         img.resize((size, size), Image.Resampling.LANCZOS).save(dest / f"icon{size}.png")
 
 
-def copy_models(extension_dir: Path, models_dir: Path = MODELS_DIR,
-                manifest: Path = MANIFEST) -> list[str]:
-    """Bundle the models the manifest marks as bundled (the fast tier)."""
+def copy_models(extension_dir: Path, models_dir: Path = MODELS_DIR, manifest: Path = MANIFEST,
+                bundle: set[str] | None = None) -> list[str]:
+    """Bundle the models the manifest marks as bundled (the fast tier), or the ids in
+    `bundle`; the rest are left to the model host."""
     data = json.loads(manifest.read_text())
+    if bundle is not None:
+        for model in data["models"]:
+            model["bundled"] = model["id"] in bundle
     target = extension_dir / "models"
     target.mkdir(parents=True, exist_ok=True)
     bundled = [m for m in data["models"] if m.get("bundled", True)]
@@ -144,7 +149,8 @@ def copy_models(extension_dir: Path, models_dir: Path = MODELS_DIR,
 
 
 def build_extension(out: Path = OUT_DIR, cache: Path = DEFAULT_CACHE,
-                    model_host: str = DEFAULT_MODEL_HOST) -> BuildInfo:
+                    model_host: str = DEFAULT_MODEL_HOST,
+                    bundle: set[str] | None = None) -> BuildInfo:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -152,7 +158,7 @@ def build_extension(out: Path = OUT_DIR, cache: Path = DEFAULT_CACHE,
     render_tree(TEMPLATE_DIR, out, template_context(wheel.name, model_host))
     for package in VENDORED:
         package.vendor(out, cache)
-    copy_models(out)
+    copy_models(out, bundle=bundle)
     draw_icons(out / "icons")
     files = [p for p in out.rglob("*") if p.is_file()]
     return BuildInfo(out, wheel, len(files), sum(p.stat().st_size for p in files))

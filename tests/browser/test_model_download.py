@@ -1,0 +1,85 @@
+"""Models that are not bundled: downloaded from the model host in ranges,
+resumed after a cut, verified by sha256, kept in Cache Storage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+CHUNK = 4 << 20  # cutout.engine.models.CHUNK_BYTES (that module needs Pyodide)
+
+
+@pytest.fixture(scope="module")
+def download_build(tmp_path_factory):
+    """The extension built with nothing bundled: even the fast model is downloaded."""
+    from cutout.toolchain.build import build_extension
+
+    out = tmp_path_factory.mktemp("ext") / "extension"
+    build_extension(out, bundle=set())
+    manifest = json.loads((out / "models" / "manifest.json").read_text())
+    assert not (out / "models" / "u2netp.onnx").exists()
+    return out, {m["id"]: m for m in manifest["models"]}
+
+
+def host_server(root, **faults):
+    from cutout.headless.servers import ModelHostHandler, StaticServer
+
+    handler = type("Host", (ModelHostHandler,), {k: dict(v) for k, v in faults.items()})
+    return StaticServer(root, handler)
+
+
+def test_cut_download_resumes_and_is_cached(download_build, image_server):
+    from cutout.headless.chromium import ExtensionBrowser
+    from cutout.toolchain.build import MODELS_DIR
+
+    extension, models = download_build
+    size = models["u2netp"]["bytes"]
+    assert size > CHUNK, "the test needs a model of more than one chunk"
+    cut = CHUNK + 100_000  # inside the second range request
+    with host_server(MODELS_DIR, cut_at={"/u2netp.onnx": cut}) as host, \
+            ExtensionBrowser(extension) as browser:
+        browser.set_settings(modelHost=host.url())
+        first = browser.remove(image_server.url("coffee.jpg"), timeout=120)
+        assert first.state == "failed"
+        assert "interrupted" in first.error and "resumes" in first.error, first.error
+
+        second = browser.remove(image_server.url("coffee.jpg"), timeout=120)
+        assert second.state == "done", second.error
+        ranges = [r for path, r in host.ranges if path == "/u2netp.onnx"]
+        # First job: range 0 then the cut range 1; second job: only range 1 again.
+        assert ranges == [f"bytes=0-{CHUNK - 1}", f"bytes={CHUNK}-{size - 1}",
+                          f"bytes={CHUNK}-{size - 1}"], ranges
+
+        keys = browser.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "caches.open('cutout-models-v1').then((c) => c.keys())"
+            ".then((rs) => done(rs.map((r) => r.url)));")
+        assert keys == [f"https://models.invalid/{models['u2netp']['sha256']}/u2netp.onnx"], keys
+
+
+def test_tampered_model_is_rejected(download_build, image_server):
+    from cutout.headless.chromium import ExtensionBrowser
+    from cutout.toolchain.build import MODELS_DIR
+
+    extension, models = download_build
+    original = (MODELS_DIR / "u2netp.onnx").read_bytes()
+    tampered = bytearray(original)
+    tampered[len(tampered) // 2] ^= 0xFF
+    with host_server(MODELS_DIR, replace={"/u2netp.onnx": bytes(tampered)}) as host, \
+            ExtensionBrowser(extension) as browser:
+        browser.set_settings(modelHost=host.url())
+        outcome = browser.remove(image_server.url("coffee.jpg"), timeout=120)
+        assert outcome.state == "failed"
+        assert "integrity check" in outcome.error, outcome.error
+
+
+def test_missing_model_host_is_explained(download_build, image_server):
+    from cutout.headless.chromium import ExtensionBrowser
+
+    extension, _ = download_build
+    with ExtensionBrowser(extension) as browser:
+        browser.set_settings(modelHost="")
+        outcome = browser.remove(image_server.url("coffee.jpg"), timeout=120)
+        assert outcome.state == "failed"
+        assert "no model host" in outcome.error, outcome.error
