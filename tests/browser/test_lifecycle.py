@@ -54,3 +54,26 @@ def test_image_under_overlay_and_css_background(browser, page_server, image_serv
     driver.switch_to.window(driver.window_handles[-1])
     driver.close()
     driver.switch_to.window(browser.home)
+
+
+def test_worker_stopped_mid_job_loses_nothing(browser, image_server):
+    """The job runs in the offscreen engine: stopping the worker while it works
+    does not stop the job or its delivery to the result page."""
+    job = browser.start_job(image_server.url("astronaut.jpg"))
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    driver.get(job["url"])
+    deadline = time.monotonic() + 30
+    while driver.execute_script("return document.body.dataset.state") == "starting" \
+            and time.monotonic() < deadline:
+        time.sleep(0.02)
+    browser.stop_service_worker()
+    deadline = time.monotonic() + 120
+    while driver.execute_script("return document.body.dataset.state") not in ("done", "failed") \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    state = driver.execute_script("return document.body.dataset.state")
+    error = driver.find_element("id", "error").text
+    driver.close()
+    driver.switch_to.window(browser.home)
+    assert state == "done", error

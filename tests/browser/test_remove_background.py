@@ -79,3 +79,22 @@ def test_context_menu_opens_result_tab(browser, image_server):
     while time.monotonic() < deadline and job["url"] not in browser.page_targets():
         time.sleep(0.1)
     assert job["url"] in browser.page_targets()
+
+
+def test_huge_photo_keeps_full_resolution(browser, image_server, fused_model, png_alpha):
+    """12000x9000: inferred at the capped work size, cut out at full size."""
+    from PIL import Image
+
+    from cutout.native.pipeline import load_rgba, predict_alpha
+
+    path = image_server.folder / "huge.jpg"
+    Image.open(image_server.folder / "astronaut.jpg").resize((12000, 9000)).save(path, quality=85)
+    outcome = browser.remove(image_server.url("huge.jpg"), timeout=300)
+    assert outcome.state == "done", outcome.error
+    assert (outcome.result["width"], outcome.result["height"]) == (12000, 9000)
+    assert any("Processed at 2048x1536" in note for note in outcome.result["notes"])
+    alpha = png_alpha(outcome.png)
+    native = predict_alpha(fused_model, load_rgba(path))
+    iou, mae = agreement(alpha, native)
+    # Different downscalers (canvas vs Pillow) before the model: close, not identical.
+    assert iou >= 0.97 and mae <= 0.02, (iou, mae)

@@ -75,14 +75,23 @@ chrome.runtime.onMessage.addListener((message) => {
   return false;
 });
 
-async function run() {
+// Asking twice is safe: the engine runs a job id once and re-sends a finished
+// result. So when the worker is stopped before it answers, ask again.
+async function run(attempts = 4) {
   show('working');
   $('stage').textContent = 'Starting the engine…';
-  try {
-    const reply = await chrome.runtime.sendMessage({ target: Target.WORKER, type: Type.RUN_JOB, data: { job: jobId } });
-    if (reply?.error) fail(reply.error);
-  } catch (error) {
-    fail(`Cutout could not start: ${error.message}`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const reply = await chrome.runtime.sendMessage({ target: Target.WORKER, type: Type.RUN_JOB, data: { job: jobId } });
+      if (reply?.error) fail(reply.error);
+      return;
+    } catch (error) {
+      if (attempt >= attempts || document.body.dataset.state !== 'working') {
+        if (document.body.dataset.state === 'working') fail(`Cutout could not start: ${error.message}`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+    }
   }
 }
 
@@ -109,5 +118,5 @@ zone.addEventListener('drop', (event) => {
   openFile(imageFrom(event.dataTransfer));
 });
 
-$('retry').addEventListener('click', run);
+$('retry').addEventListener('click', () => run());
 if (jobId) run(); else show('open');

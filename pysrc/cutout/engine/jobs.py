@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from .. import modes
@@ -11,10 +12,35 @@ from .models import ModelRegistry
 from .naming import cutout_filename
 
 
+KEEP_RESULTS = 20  # finished results kept (their PNG blobs stay alive), newest last
+
+
 class JobRunner:
+    """Runs jobs as asyncio tasks. A job id is run once: asking again while it
+    runs does nothing, asking after it finished re-sends its result. The
+    worker may be stopped and the page reloaded at any moment, and both ask again."""
+
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
-        self.results: dict[str, str] = {}  # job id -> blob URL, revoked when re-run
+        self.finished: dict[str, JobResult] = {}
+        self.running: dict[str, asyncio.Task[Any]] = {}
+
+    def submit(self, job: Job) -> str:
+        if job.id in self.running:
+            return "running"
+        if job.id in self.finished:
+            _js.post(self.finished[job.id].envelope().to_dict())
+            return "finished"
+        task = asyncio.ensure_future(self.run(job))
+        self.running[job.id] = task
+        task.add_done_callback(lambda _: self.running.pop(job.id, None))
+        return "started"
+
+    def _keep(self, result: JobResult) -> None:
+        self.finished[result.job] = result
+        while len(self.finished) > KEEP_RESULTS:
+            oldest = next(iter(self.finished))
+            _js.revoke_blob_url(self.finished.pop(oldest).url)
 
     async def run(self, job: Job) -> JobResult | JobFailure:
         try:
@@ -83,14 +109,11 @@ class JobRunner:
             full.close()
 
         timings["total"] = _js.now_ms() - t0
-        previous = self.results.pop(job.id, None)
-        if previous:
-            _js.revoke_blob_url(previous)
         url = _js.blob_url(png)
-        self.results[job.id] = url
         result = JobResult(job.id, url, cutout_filename(job.src), width, height,
                            int(png.size), model.info.id, model.backend,
                            {k: round(v, 1) for k, v in timings.items()}, tuple(notes))
+        self._keep(result)
         _js.post(result.envelope().to_dict())
         return result
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from ..protocol import Envelope, Job, Target, Type
@@ -12,7 +11,6 @@ from .models import ModelRegistry
 
 _registry = ModelRegistry()
 _runner = JobRunner(_registry)
-_running: set[asyncio.Task[Any]] = set()  # keep tasks referenced until they finish
 
 
 def handle(raw: Any) -> Any:
@@ -24,10 +22,7 @@ def handle(raw: Any) -> Any:
         data = message.data
         job = Job(str(data["id"]), str(data["src"]), str(data.get("mode") or "fast"),
                   str(data.get("modelHost") or ""))
-        task = asyncio.ensure_future(_runner.run(job))
-        _running.add(task)
-        task.add_done_callback(_running.discard)
-        return _js.to_js({"accepted": job.id})
+        return _js.to_js({"job": job.id, "state": _runner.submit(job)})
     if message.type == Type.PING:
         return _js.to_js({"engine": "ready", "models": _registry.loaded_ids(),
                           "threads": _js.wasm_threads()})
