@@ -19,7 +19,10 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image, ImageOps
 
-from cutout.modes import MAX_WORK_SIDE, work_size
+from cutout.modes import MAX_PIXELS, MAX_WORK_SIDE, work_size
+
+# The browser decodes up to MAX_PIXELS; the reference must too (Pillow warns at 89 MP).
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 __all__ = [
     "MAX_WORK_SIDE",
