@@ -21,16 +21,23 @@ MODEL_CACHE = "cutout-models-v1"
 MAX_PIXELS = 200_000_000
 
 
+# Models that take any size want multiples of this (five 2x poolings).
+SIZE_MULTIPLE = 32
+
+
 @dataclass(frozen=True)
 class Mode:
     name: str
     label: str
     model: str
-    max_side: int
+    max_side: int  # work size cap (the image the graph sees)
+    model_side: int | None = None  # dynamic models: their input's long side; None = fixed
 
 
 MODES: dict[str, Mode] = {
     "fast": Mode("fast", "Fast", "u2netp", MAX_WORK_SIDE),
+    "balanced": Mode("balanced", "Balanced", "isnet", MAX_WORK_SIDE, 1024),
+    "quality": Mode("quality", "Quality", "isnet", MAX_WORK_SIDE, 2048),
 }
 DEFAULT_MODE = "fast"
 
@@ -41,6 +48,17 @@ def get_mode(name: str) -> Mode:
     except KeyError:
         known = ", ".join(sorted(MODES))
         raise ValueError(f"unknown mode {name!r} (known: {known})") from None
+
+
+def model_input_size(width: int, height: int, model_side: int) -> tuple[int, int]:
+    """(height, width) a dynamic model runs at: the image's aspect, the long side
+    at most `model_side` (never upscaled past the image), multiples of 32."""
+    scale = min(1.0, model_side / max(width, height))
+
+    def fit(side: int) -> int:
+        return max(SIZE_MULTIPLE, round(side * scale / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+
+    return fit(height), fit(width)
 
 
 def work_size(width: int, height: int, max_side: int = MAX_WORK_SIDE) -> tuple[int, int]:

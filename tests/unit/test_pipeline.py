@@ -57,3 +57,25 @@ def test_load_rgba_from_path_and_grey(tmp_path):
     rgba = load_rgba(p)
     assert rgba.shape == (3, 5, 4)
     assert (rgba[..., :3] == 77).all() and (rgba[..., 3] == 255).all()
+
+
+def test_model_input_size_rules():
+    from cutout.modes import model_input_size
+
+    assert model_input_size(854, 480, 1024) == (480, 864)  # own size, multiples of 32
+    assert model_input_size(4000, 3000, 1024) == (768, 1024)  # long side capped
+    assert model_input_size(3000, 4000, 2048) == (2048, 1536)
+    assert model_input_size(1, 1, 1024) == (32, 32)  # never below one 32-px block
+    h, w = model_input_size(12000, 9000, 1024)
+    assert h % 32 == 0 and w % 32 == 0 and max(h, w) == 1024
+
+
+def test_every_mode_names_a_model_and_unknown_modes_fail():
+    import pytest
+
+    from cutout.modes import DEFAULT_MODE, MODES, get_mode
+
+    assert DEFAULT_MODE in MODES
+    assert {m.model for m in MODES.values()} >= {"u2netp"}
+    with pytest.raises(ValueError, match="unknown mode"):
+        get_mode("turbo")

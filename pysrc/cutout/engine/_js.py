@@ -70,6 +70,10 @@ def uint8_tensor(data: Any, dims: list[int]) -> Any:
     return ort.Tensor.new("uint8", data, to_js(dims))
 
 
+def int32_tensor(values: list[int]) -> Any:
+    return ort.Tensor.new("int32", js.Int32Array.new(to_js(values)), to_js([len(values)]))
+
+
 async def create_session(model_bytes: Any, providers: list[str]) -> Any:
     options = {"executionProviders": providers, "graphOptimizationLevel": "all"}
     return await ort.InferenceSession.create(model_bytes, to_js(options))

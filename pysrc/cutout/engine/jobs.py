@@ -98,7 +98,12 @@ class JobRunner:
             timings["model_load"] = t3 - t2
 
             self._progress(job, "inferring", model.backend)
-            cutout = await self._infer(model.session, pixels, work_w, work_h)
+            size = None
+            if model.info.dynamic:
+                size = modes.model_input_size(work_w, work_h,
+                                              mode.model_side or model.info.native_size)
+                notes.append(f"Model input {size[1]}x{size[0]}.")
+            cutout = await self._infer(model.session, pixels, work_w, work_h, size)
             t4 = _js.now_ms()
             timings["inference"] = t4 - t3
 
@@ -148,9 +153,12 @@ class JobRunner:
         except _js.JsError:
             raise errors.undecodable(content_type) from None
 
-    async def _infer(self, session: Any, pixels: Any, width: int, height: int) -> Any:
-        tensor = _js.uint8_tensor(pixels, [1, height, width, 4])
-        outputs = await _js.run_session(session, {"rgba": tensor})
+    async def _infer(self, session: Any, pixels: Any, width: int, height: int,
+                     size: tuple[int, int] | None) -> Any:
+        feeds = {"rgba": _js.uint8_tensor(pixels, [1, height, width, 4])}
+        if size is not None:
+            feeds["size"] = _js.int32_tensor(list(size))
+        outputs = await _js.run_session(session, feeds)
         cutout = outputs.cutout
         data = cutout.data
         for name in ("alpha",):

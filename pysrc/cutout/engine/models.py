@@ -32,11 +32,14 @@ class ModelInfo:
     sha256: str
     native_size: int
     bundled: bool = True
+    dynamic: bool = False
 
     @classmethod
     def from_manifest(cls, entry: dict[str, Any]) -> ModelInfo:
+        size = entry["native_size"]
         return cls(entry["id"], entry["file"], int(entry["bytes"]), entry["sha256"],
-                   int(entry["native_size"]), bool(entry.get("bundled", True)))
+                   int(size if isinstance(size, int) else max(size)),
+                   bool(entry.get("bundled", True)), bool(entry.get("dynamic", False)))
 
     @property
     def cache_key(self) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image, ImageOps
 
-from cutout.modes import MAX_PIXELS, MAX_WORK_SIDE, work_size
+from cutout.modes import MAX_PIXELS, MAX_WORK_SIDE, model_input_size, work_size
 
 # The browser decodes up to MAX_PIXELS; the reference must too (Pillow warns at 89 MP).
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -76,8 +76,13 @@ def predict_alpha(
     session_or_path: ort.InferenceSession | str | PathLike,
     rgba: np.ndarray,
     max_side: int = MAX_WORK_SIDE,
+    model_side: int | None = None,
 ) -> np.ndarray:
-    """Foreground alpha (H x W uint8) for an H x W x 4 uint8 image via a fused model."""
+    """Foreground alpha (H x W uint8) for an H x W x 4 uint8 image via a fused model.
+
+    Dynamic models (with a `size` input) run at `model_input_size(.., model_side)`,
+    the same rule as the browser engine; `model_side` defaults to 1024.
+    """
     sess = _session(session_or_path)
     h, w = rgba.shape[:2]
     ww, wh = work_size(w, h, max_side)
@@ -92,7 +97,10 @@ def predict_alpha(
         work[..., 3] = 255
     else:
         work = np.ascontiguousarray(rgba)
-    (alpha,) = sess.run(["alpha"], {"rgba": work[None]})
+    feeds = {"rgba": work[None]}
+    if any(i.name == "size" for i in sess.get_inputs()):
+        feeds["size"] = np.array(model_input_size(ww, wh, model_side or 1024), np.int32)
+    (alpha,) = sess.run(["alpha"], feeds)
     alpha = alpha[0]
     if alpha.shape != (wh, ww):
         raise RuntimeError(f"model returned alpha {alpha.shape}, expected {(wh, ww)}")
@@ -113,7 +121,8 @@ def remove_background(
 
 
 def time_native(
-    paths: list[str | PathLike], model_path: str | PathLike, max_side: int = MAX_WORK_SIDE
+    paths: list[str | PathLike], model_path: str | PathLike, max_side: int = MAX_WORK_SIDE,
+    model_side: int | None = None,
 ) -> list[dict]:
     """Per-image wall time of the native pipeline, session creation excluded.
 
@@ -122,13 +131,13 @@ def time_native(
     """
     sess = get_session(model_path)
     # Warm-up: the first run allocates arenas and is not representative.
-    sess.run(["alpha"], {"rgba": np.zeros((1, 64, 64, 4), np.uint8)})
+    predict_alpha(sess, np.zeros((64, 64, 4), np.uint8), max_side, model_side)
     rows: list[dict] = []
     for p in paths:
         t0 = time.perf_counter()
         rgba = load_rgba(p)
         t1 = time.perf_counter()
-        alpha = predict_alpha(sess, rgba, max_side)
+        alpha = predict_alpha(sess, rgba, max_side, model_side)
         t2 = time.perf_counter()
         out = rgba.copy()
         out[..., 3] = alpha

@@ -4,6 +4,7 @@ Every fused model has exactly one input and two outputs (the engine relies on
 these names, types and shapes):
 
     rgba   uint8 [1, H, W, 4]   any H, W
+    size   int32 [2]            (dynamic models only) the model's input height, width
     alpha  uint8 [1, H, W]      foreground alpha at the input's size
     cutout uint8 [1, H, W, 4]   input RGB, A replaced by alpha
 
@@ -32,6 +33,7 @@ MIN_OPSET = 18
 MIN_IR_VERSION = 8
 
 INPUT = "rgba"
+SIZE = "size"
 OUTPUTS = ("alpha", "cutout")
 _P = "cutout/"  # prefix of every tensor/node we add, to stay clear of the model's names
 
@@ -54,6 +56,9 @@ class FusionSpec:
     scale: ScaleMode = "255"  # 'max': divide by the image's max (rembg); '255': by 255
     output: str | None = None  # model output holding the mask; None = first output
     post: PostMode = "none"  # 'minmax': (d - min) / (max - min), as rembg does
+    # True: the model takes any H x W (multiples of 32) and the caller picks it
+    # per image through the `size` input; native_size is then only the default.
+    dynamic: bool = False
 
     def __post_init__(self) -> None:
         if self.scale not in ("max", "255"):
@@ -74,6 +79,7 @@ class FusionSpec:
             scale=d.get("scale", "255"),
             output=d.get("output"),
             post=d.get("post", "none"),
+            dynamic=bool(d.get("dynamic", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,6 +165,7 @@ def fuse(model: onnx.ModelProto, spec: FusionSpec, name: str = "cutout") -> onnx
         _const("rgb_starts", np.array([0], np.int64)),
         _const("rgb_ends", np.array([3], np.int64)),
         _const("channel_axis", np.array([3], np.int64)),
+        _const("batch_channels", np.array([1, 3], np.int64)),
         _const("native_sizes", np.array([1, 3, h, w], np.int64)),
         _const("mean", np.array(spec.mean, np.float32).reshape(1, 3, 1, 1)),
         _const("std", np.array(spec.std, np.float32).reshape(1, 3, 1, 1)),
@@ -175,12 +182,17 @@ def fuse(model: onnx.ModelProto, spec: FusionSpec, name: str = "cutout") -> onnx
         return helper.make_node(op, inputs, [output], name=_P + output.removeprefix(_P), **attrs)
 
     P = _P
-    pre = [
+    size_nodes = [
+        n("Cast", [SIZE], P + "size_i64", to=TensorProto.INT64),
+        n("Concat", [P + "batch_channels", P + "size_i64"], P + "model_sizes", axis=0),
+    ] if spec.dynamic else []
+    pre = [*size_nodes,
         # Slice before Cast: the uint8 RGB is reused for the cutout output.
         n("Slice", [INPUT, P + "rgb_starts", P + "rgb_ends", P + "channel_axis"], P + "rgb_u8"),
         n("Cast", [P + "rgb_u8"], P + "rgb_f", to=TensorProto.FLOAT),
         n("Transpose", [P + "rgb_f"], P + "nchw", perm=[0, 3, 1, 2]),
-        n("Resize", [P + "nchw", "", "", P + "native_sizes"], P + "small", **resize_attrs),
+        n("Resize", [P + "nchw", "", "", P + ("model_sizes" if spec.dynamic else "native_sizes")],
+          P + "small", **resize_attrs),
     ]
     if spec.scale == "max":
         # rembg divides by the max of the resized image. Floor of 1 grey level
@@ -233,7 +245,9 @@ def fuse(model: onnx.ModelProto, spec: FusionSpec, name: str = "cutout") -> onnx
     graph = helper.make_graph(
         [*pre, *nodes, *post],
         name,
-        inputs=[helper.make_tensor_value_info(INPUT, TensorProto.UINT8, [1, "H", "W", 4])],
+        inputs=[helper.make_tensor_value_info(INPUT, TensorProto.UINT8, [1, "H", "W", 4]),
+                *([helper.make_tensor_value_info(SIZE, TensorProto.INT32, [2])]
+                  if spec.dynamic else [])],
         outputs=[
             helper.make_tensor_value_info("alpha", TensorProto.UINT8, [1, "H", "W"]),
             helper.make_tensor_value_info("cutout", TensorProto.UINT8, [1, "H", "W", 4]),

