@@ -121,7 +121,26 @@ def test(c, k="", browser=True):
         args += ["-k", k]
     if not browser:
         args += ["-m", "not browser"]
-    c.run(f"{sys.executable} -m pytest {' '.join(args)}", pty=False)
+    import shlex
+
+    c.run(shlex.join([sys.executable, "-m", "pytest", *args]), pty=False)
+
+
+@task(pre=[models])
+def serve_models(c, port=8765):
+    """Serve build/models on 127.0.0.1 as the model host (the default of dev builds).
+
+    :param port: must match the build's model host (default http://127.0.0.1:8765/).
+    """
+    from cutout.headless.servers import ModelHostHandler, StaticServer
+    from cutout.toolchain.build import MODELS_DIR
+
+    server = StaticServer(MODELS_DIR, ModelHostHandler, port=port)
+    print(f"serving {MODELS_DIR} at {server.url()} (Ctrl+C to stop)")
+    try:
+        server.thread.join()
+    except KeyboardInterrupt:
+        server.close()
 
 
 @task
@@ -133,4 +152,4 @@ def clean(c):
         shutil.rmtree(path, ignore_errors=True)
 
 
-ns = Collection(deps, models, build, remove, demo, bench, test, clean)
+ns = Collection(deps, models, build, remove, demo, bench, test, serve_models, clean)

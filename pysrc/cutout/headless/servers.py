@@ -65,7 +65,8 @@ class StaticServer:
     """Serves `root` on 127.0.0.1 at a free port until closed; logs every request
     (path and Range header)."""
 
-    def __init__(self, root: Path, handler: type[SimpleHTTPRequestHandler] = _QuietHandler) -> None:
+    def __init__(self, root: Path, handler: type[SimpleHTTPRequestHandler] = _QuietHandler,
+                 port: int = 0) -> None:
         self.requests: list[str] = []
         self.ranges: list[tuple[str, str]] = []
         requests, ranges = self.requests, self.ranges
@@ -76,7 +77,7 @@ class StaticServer:
                 ranges.append((self.path, self.headers.get("Range", "")))
                 super().send_response(code, message)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0),
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port),
                                          functools.partial(Recording, directory=str(root)))
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

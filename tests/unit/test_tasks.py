@@ -1,0 +1,41 @@
+"""tasks.py stays thin: argument handling tested without running anything heavy."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from invoke import MockContext, Result
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    spec = importlib.util.spec_from_file_location("cutout_tasks", ROOT / "tasks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_collection_has_the_documented_tasks(tasks):
+    names = set(tasks.ns.task_names)
+    assert {"deps", "models", "build", "demo", "remove", "test", "bench", "clean",
+            "serve-models"} <= names
+
+
+def test_expand_paths_keeps_order_globs_and_missing(tasks, tmp_path, monkeypatch):
+    for name in ("b.jpg", "a.jpg", "c.png"):
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    paths = tasks.expand_paths("c.png, *.jpg ,missing.jpg")
+    assert [p.name for p in paths] == ["c.png", "a.jpg", "b.jpg", "missing.jpg"]
+    assert [p.name for p in tasks.expand_paths("nothing-*.gif")] == ["nothing-*.gif"]
+
+
+def test_test_task_runs_pytest(tasks):
+    expected = f"{sys.executable} -m pytest -q -rs -k fuse -m 'not browser'"
+    c = MockContext(run={expected: Result("")})
+    tasks.test.body(c, k="fuse", browser=False)
