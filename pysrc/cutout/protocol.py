@@ -90,6 +90,7 @@ class JobResult:
     backend: str  # e.g. "wasm (4 threads)"
     timings_ms: dict[str, float]
     notes: tuple[str, ...] = ()
+    original_url: str = ""  # blob: URL of the image as fetched, for before/after
 
     def envelope(self) -> Envelope:
         data = asdict(self)

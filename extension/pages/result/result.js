@@ -13,7 +13,9 @@ const STAGE_TEXT = {
 };
 const $ = (id) => document.getElementById(id);
 const jobId = new URLSearchParams(location.search).get('job');
-let objectUrl = null;
+// What the page owns: the cut-out (transparent), the original, and the PNG the
+// buttons currently offer (the cut-out on the chosen background).
+const current = { cutout: null, original: null, output: null, urls: [] };
 
 function show(state) {
   document.body.dataset.state = state;
@@ -28,15 +30,52 @@ function fail(message) {
   show('failed');
 }
 
+function ownUrl(blob) {
+  const url = URL.createObjectURL(blob);
+  current.urls.push(url);
+  return url;
+}
+
+// The cut-out composed onto a solid colour with canvas, at full resolution.
+async function onBackground(cutout, colour) {
+  if (!colour) return cutout;
+  const bitmap = await createImageBitmap(cutout);
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = colour;
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  return canvas.convertToBlob({ type: 'image/png' });
+}
+
+function chosenColour() {
+  const value = document.querySelector('input[name=background]:checked').value;
+  return value === 'custom' ? $('custom-colour').value : value;
+}
+
+async function applyBackground() {
+  const colour = chosenColour();
+  $('stage-figure').style.backgroundImage = colour ? 'none' : '';
+  $('stage-figure').style.backgroundColor = colour || '';
+  current.output = await onBackground(current.cutout, colour);
+  $('download').href = ownUrl(current.output);
+}
+
 async function showResult(data) {
   // The engine owns data.url; copy the bytes so this page keeps them even if
   // the engine is restarted.
-  const blob = await (await fetch(data.url)).blob();
-  if (objectUrl) URL.revokeObjectURL(objectUrl);
-  objectUrl = URL.createObjectURL(blob);
-  $('cutout').src = objectUrl;
-  $('download').href = objectUrl;
+  current.urls.forEach((url) => URL.revokeObjectURL(url));
+  current.urls = [];
+  current.cutout = await (await fetch(data.url)).blob();
+  current.original = data.original_url ? await (await fetch(data.original_url)).blob() : null;
+  current.output = current.cutout;
+  $('cutout').src = ownUrl(current.cutout);
+  $('cutout').dataset.cutout = $('cutout').src;
+  $('cutout').dataset.original = current.original ? ownUrl(current.original) : '';
+  $('compare').disabled = !current.original;
   $('download').download = data.filename;
+  await applyBackground();
   const t = data.timings_ms;
   const facts = {
     Size: `${data.width} × ${data.height} px, ${(data.bytes / 1024).toFixed(0)} KB PNG`,
@@ -119,4 +158,23 @@ zone.addEventListener('drop', (event) => {
 });
 
 $('retry').addEventListener('click', () => run());
+$('backgrounds').addEventListener('change', () => applyBackground());
+$('custom-colour').addEventListener('input', () => {
+  document.querySelector('input[name=background][value=custom]').checked = true;
+  applyBackground();
+});
+$('compare').addEventListener('click', () => {
+  const showOriginal = $('compare').getAttribute('aria-pressed') !== 'true';
+  $('compare').setAttribute('aria-pressed', String(showOriginal));
+  $('compare').textContent = showOriginal ? 'Show cut-out' : 'Show original';
+  $('cutout').src = showOriginal ? $('cutout').dataset.original : $('cutout').dataset.cutout;
+});
+$('copy').addEventListener('click', async () => {
+  try {
+    await navigator.clipboard.write([new ClipboardItem({ 'image/png': current.output })]);
+    $('action-status').textContent = 'Copied to the clipboard.';
+  } catch (error) {
+    $('action-status').textContent = `Could not copy: ${error.message}`;
+  }
+});
 if (jobId) run(); else show('open');

@@ -40,7 +40,9 @@ class JobRunner:
         self.finished[result.job] = result
         while len(self.finished) > KEEP_RESULTS:
             oldest = next(iter(self.finished))
-            _js.revoke_blob_url(self.finished.pop(oldest).url)
+            evicted = self.finished.pop(oldest)
+            _js.revoke_blob_url(evicted.url)
+            _js.revoke_blob_url(evicted.original_url)
 
     async def run(self, job: Job) -> JobResult | JobFailure:
         try:
@@ -117,7 +119,8 @@ class JobRunner:
         url = _js.blob_url(png)
         result = JobResult(job.id, url, cutout_filename(job.src), width, height,
                            int(png.size), model.info.id, model.backend,
-                           {k: round(v, 1) for k, v in timings.items()}, tuple(notes))
+                           {k: round(v, 1) for k, v in timings.items()}, tuple(notes),
+                           _js.blob_url(blob))
         self._keep(result)
         _js.post(result.envelope().to_dict())
         return result
