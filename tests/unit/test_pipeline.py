@@ -62,12 +62,10 @@ def test_load_rgba_from_path_and_grey(tmp_path):
 def test_model_input_size_rules():
     from cutout.modes import model_input_size
 
-    assert model_input_size(854, 480, 1024) == (480, 864)  # own size, multiples of 32
-    assert model_input_size(4000, 3000, 1024) == (768, 1024)  # long side capped
-    assert model_input_size(3000, 4000, 2048) == (2048, 1536)
-    assert model_input_size(1, 1, 1024) == (32, 32)  # never below one 32-px block
-    h, w = model_input_size(12000, 9000, 1024)
-    assert h % 32 == 0 and w % 32 == 0 and max(h, w) == 1024
+    assert model_input_size(854, 480, 1024) == (1024, 1024)  # squashed square, as trained
+    assert model_input_size(1, 1, 1024) == (1024, 1024)
+    assert model_input_size(4000, 3000, 1000) == (992, 992)  # multiples of 32
+    assert model_input_size(10, 10, 8) == (32, 32)  # never below one 32-px block
 
 
 def test_every_mode_names_a_model_and_unknown_modes_fail():

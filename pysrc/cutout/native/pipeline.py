@@ -47,7 +47,10 @@ def get_session(model_path: str | PathLike) -> ort.InferenceSession:
     with _LOCK:
         sess = _SESSIONS.get(key)
         if sess is None:
-            sess = ort.InferenceSession(key, providers=["CPUExecutionProvider"])
+            options = ort.SessionOptions()
+            # Same as the browser engine: fold weight-only DequantizeLinear at load.
+            options.add_session_config_entry("session.disable_quant_qdq", "1")
+            sess = ort.InferenceSession(key, options, providers=["CPUExecutionProvider"])
             _SESSIONS[key] = sess
         return sess
 

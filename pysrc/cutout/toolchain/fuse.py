@@ -252,7 +252,9 @@ def fuse(model: onnx.ModelProto, spec: FusionSpec, name: str = "cutout") -> onnx
             helper.make_tensor_value_info("alpha", TensorProto.UINT8, [1, "H", "W"]),
             helper.make_tensor_value_info("cutout", TensorProto.UINT8, [1, "H", "W", 4]),
         ],
-        initializer=[*inits, *(t for t in g.initializer if t.name in used)],
+        # Only the constants this spec uses: onnxruntime warns about the others.
+        initializer=[*(t for t in inits if t.name in {x for nd in (*pre, *post) for x in nd.input}),
+                     *(t for t in g.initializer if t.name in used)],
         value_info=[v for v in g.value_info if v.name in used and v.name != model_in.name],
     )
     opsets = [helper.make_opsetid("", opset)] + [

