@@ -103,7 +103,7 @@ def bench(c, limit=20, mode="fast"):
     from cutout import bench as b
     from cutout.toolchain.build import MODELS_DIR, OUT_DIR
 
-    report = b.run(OUT_DIR, MODELS_DIR / "u2netp.onnx", limit=limit, mode=mode)
+    report = b.run(OUT_DIR, MODELS_DIR, limit=limit, mode=mode)
     json_path, png_path = b.write(report)
     print(b.summary(report))
     print(f"wrote {json_path} and {png_path}")

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from .headless.chromium import ExtensionBrowser
-from .headless.servers import StaticServer
+from .headless.servers import ModelHostHandler, StaticServer
+from .modes import get_mode, pipeline_options
 from .native import metrics
 from .native.pipeline import get_session, load_rgba, predict_alpha, time_native
 
@@ -100,15 +101,18 @@ class RssSampler:
         self._thread.join()
 
 
-def run(extension_dir: Path, model_path: Path, limit: int = 20, mode: str = "fast") -> BenchReport:
+def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fast") -> BenchReport:
     images, masks = pick_images(limit)
     if not images:
         raise FileNotFoundError("no images to benchmark")
-    native = {row["image"]: row for row in time_native(images, model_path)}
+    options = pipeline_options(get_mode(mode))
+    model_path = models_dir / f"{get_mode(mode).model}.onnx"
+    native = {row["image"]: row for row in time_native(images, model_path, **options)}
     session = get_session(model_path)
     rows: list[ImageRow] = []
-    with StaticServer(images[0].parent) as server, ExtensionBrowser(extension_dir) as browser, \
-            RssSampler(browser.profile) as rss:
+    with StaticServer(images[0].parent) as server, StaticServer(models_dir, ModelHostHandler) as host, \
+            ExtensionBrowser(extension_dir) as browser, RssSampler(browser.profile) as rss:
+        browser.set_settings(modelHost=host.url())
         # Cold start: engine boot (Pyodide, wheel) + model load + first inference.
         cold = browser.remove(server.url(images[0].name), mode)
         if cold.state != "done":
@@ -122,7 +126,7 @@ def run(extension_dir: Path, model_path: Path, limit: int = 20, mode: str = "fas
             from PIL import Image
 
             alpha = np.asarray(Image.open(BytesIO(outcome.png)))[..., 3]
-            ref = predict_alpha(session, load_rgba(path))
+            ref = predict_alpha(session, load_rgba(path), **options)
             n = native[path.name]
             t = outcome.result["timings_ms"]
             row = ImageRow(path.name, n["width"], n["height"], round(n["seconds"], 4),

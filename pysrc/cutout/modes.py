@@ -31,15 +31,25 @@ class Mode:
     label: str
     model: str
     max_side: int  # work size cap (the image the graph sees)
-    model_side: int | None = None  # dynamic models: their input's long side; None = fixed
+    model_side: int | None = None  # dynamic models: their input's (long) side; None = fixed
+    keep_aspect: bool = False  # dynamic models: keep the image's aspect instead of a square
 
 
 MODES: dict[str, Mode] = {
+    # U2-Netp at 320: bundled, no download, ~1 s on WASM.
     "fast": Mode("fast", "Fast", "u2netp", MAX_WORK_SIDE),
+    # ISNet at the 1024 square it was trained on (other sizes measured worse).
     "balanced": Mode("balanced", "Balanced", "isnet", MAX_WORK_SIDE, 1024),
-    "quality": Mode("quality", "Quality", "isnet", MAX_WORK_SIDE, 2048),
+    # MODNet matting: soft alpha for hair; people only (poor on other subjects).
+    "portrait": Mode("portrait", "Portrait (hair)", "modnet", MAX_WORK_SIDE, 512, keep_aspect=True),
 }
 DEFAULT_MODE = "fast"
+
+
+def pipeline_options(mode: Mode) -> dict[str, object]:
+    """Keyword arguments of the native pipeline (predict_alpha, time_native) for `mode`."""
+    return {"max_side": mode.max_side, "model_side": mode.model_side,
+            "keep_aspect": mode.keep_aspect}
 
 
 def get_mode(name: str) -> Mode:
@@ -50,17 +60,25 @@ def get_mode(name: str) -> Mode:
         raise ValueError(f"unknown mode {name!r} (known: {known})") from None
 
 
-def model_input_size(width: int, height: int, model_side: int) -> tuple[int, int]:
-    """(height, width) a dynamic model runs at: a `model_side` square (multiple of 32).
+def model_input_size(width: int, height: int, model_side: int,
+                     keep_aspect: bool = False) -> tuple[int, int]:
+    """(height, width) a dynamic model runs at: a `model_side` square (multiple of 32),
+    or with `keep_aspect` the image's aspect with the long side at `model_side`.
 
     Squashing the aspect ratio into a square is what ISNet was trained on, and it
     measured clearly better than keeping the aspect or the image's own size
     (davis345, 29 photos, IoU: 1024 square .727, 1024 long side .682, own size
     .640; docs/MODELS.md). `width` and `height` stay in the signature so a
-    model family that prefers the aspect can get it from here.
+    model family that prefers the aspect (MODNet) can get it from here.
     """
-    side = max(SIZE_MULTIPLE, round(model_side / SIZE_MULTIPLE) * SIZE_MULTIPLE)
-    return side, side
+
+    def fit(side: float) -> int:
+        return max(SIZE_MULTIPLE, round(side / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+
+    if not keep_aspect:
+        return fit(model_side), fit(model_side)
+    scale = model_side / max(width, height)
+    return fit(height * scale), fit(width * scale)
 
 
 def work_size(width: int, height: int, max_side: int = MAX_WORK_SIDE) -> tuple[int, int]:

@@ -79,10 +79,21 @@ def page_server(tmp_path_factory, image_server):
 
 
 @pytest.fixture(scope="session")
-def browser(extension_dir):
+def model_host():
+    """build/models served as the model host (resumable ranges), as `invoke serve-models` does."""
+    from cutout.headless.servers import ModelHostHandler, StaticServer
+    from cutout.toolchain.build import MODELS_DIR
+
+    with StaticServer(MODELS_DIR, ModelHostHandler) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser(extension_dir, model_host):
     from cutout.headless.chromium import ExtensionBrowser
 
     with ExtensionBrowser(extension_dir) as b:
+        b.set_settings(modelHost=model_host.url())
         yield b
 
 

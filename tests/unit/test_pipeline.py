@@ -66,6 +66,8 @@ def test_model_input_size_rules():
     assert model_input_size(1, 1, 1024) == (1024, 1024)
     assert model_input_size(4000, 3000, 1000) == (992, 992)  # multiples of 32
     assert model_input_size(10, 10, 8) == (32, 32)  # never below one 32-px block
+    assert model_input_size(854, 480, 512, keep_aspect=True) == (288, 512)
+    assert model_input_size(480, 854, 512, keep_aspect=True) == (512, 288)
 
 
 def test_every_mode_names_a_model_and_unknown_modes_fail():

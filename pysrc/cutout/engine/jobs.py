@@ -103,7 +103,8 @@ class JobRunner:
             size = None
             if model.info.dynamic:
                 size = modes.model_input_size(work_w, work_h,
-                                              mode.model_side or model.info.native_size)
+                                              mode.model_side or model.info.native_size,
+                                              mode.keep_aspect)
                 notes.append(f"Model input {size[1]}x{size[0]}.")
             cutout = await self._infer(model.session, pixels, work_w, work_h, size)
             t4 = _js.now_ms()

@@ -80,6 +80,7 @@ def predict_alpha(
     rgba: np.ndarray,
     max_side: int = MAX_WORK_SIDE,
     model_side: int | None = None,
+    keep_aspect: bool = False,
 ) -> np.ndarray:
     """Foreground alpha (H x W uint8) for an H x W x 4 uint8 image via a fused model.
 
@@ -102,7 +103,8 @@ def predict_alpha(
         work = np.ascontiguousarray(rgba)
     feeds = {"rgba": work[None]}
     if any(i.name == "size" for i in sess.get_inputs()):
-        feeds["size"] = np.array(model_input_size(ww, wh, model_side or 1024), np.int32)
+        feeds["size"] = np.array(model_input_size(ww, wh, model_side or 1024, keep_aspect),
+                                 np.int32)
     (alpha,) = sess.run(["alpha"], feeds)
     alpha = alpha[0]
     if alpha.shape != (wh, ww):
@@ -125,7 +127,7 @@ def remove_background(
 
 def time_native(
     paths: list[str | PathLike], model_path: str | PathLike, max_side: int = MAX_WORK_SIDE,
-    model_side: int | None = None,
+    model_side: int | None = None, keep_aspect: bool = False,
 ) -> list[dict]:
     """Per-image wall time of the native pipeline, session creation excluded.
 
@@ -134,13 +136,13 @@ def time_native(
     """
     sess = get_session(model_path)
     # Warm-up: the first run allocates arenas and is not representative.
-    predict_alpha(sess, np.zeros((64, 64, 4), np.uint8), max_side, model_side)
+    predict_alpha(sess, np.zeros((64, 64, 4), np.uint8), max_side, model_side, keep_aspect)
     rows: list[dict] = []
     for p in paths:
         t0 = time.perf_counter()
         rgba = load_rgba(p)
         t1 = time.perf_counter()
-        alpha = predict_alpha(sess, rgba, max_side, model_side)
+        alpha = predict_alpha(sess, rgba, max_side, model_side, keep_aspect)
         t2 = time.perf_counter()
         out = rgba.copy()
         out[..., 3] = alpha

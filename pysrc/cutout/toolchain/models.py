@@ -122,8 +122,20 @@ def _isnet_int8(original: Path, out: Path) -> Path:
     return q.save(q.quantize_model(fp32, q.uniform_plan(fp32, "int8")), out)
 
 
+def _modnet_int8(original: Path, out: Path) -> Path:
+    """MODNet: Conv inputs padded to multiples of 4 channels (WebGPU EP bug), then
+    int8 per-channel weights with its six sensitive early convs kept fp32."""
+    import onnx
+
+    from cutout.toolchain import modnet
+    from cutout.toolchain.quantize import save
+
+    return save(modnet.int8(modnet.webgpu_safe(onnx.load(str(original)))), out)
+
+
 RECIPES: dict[str, Callable[[Path, Path], Path]] = {
     "isnet-int8": _isnet_int8,
+    "modnet-int8": _modnet_int8,
 }
 
 
