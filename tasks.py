@@ -55,11 +55,15 @@ def models(c, check=False):
 
 
 @task(pre=[deps, models])
-def build(c):
-    """Write the loadable unpacked extension to build/extension."""
-    from cutout.toolchain.build import build_extension
+def build(c, model_host=None):
+    """Write the loadable unpacked extension to build/extension.
 
-    info = build_extension()
+    :param model_host: where the extension downloads the models it does not bundle
+                       (default: http://127.0.0.1:8765/, i.e. `invoke serve-models`).
+    """
+    from cutout.toolchain.build import DEFAULT_MODEL_HOST, build_extension
+
+    info = build_extension(model_host=model_host or DEFAULT_MODEL_HOST)
     print(f"built {info.out} ({info.files} files, {info.bytes / 1e6:.1f} MB)")
 
 
@@ -109,6 +113,32 @@ def bench(c, limit=20, mode="fast"):
     print(f"wrote {json_path} and {png_path}")
 
 
+@task(pre=[models])
+def eval(c, every=3, research=False):  # noqa: A001 - the task is called `invoke eval`
+    """Score the shipped models on ../shared/eval/davis345 (skips when absent); plot.
+
+    :param every: score every Nth photo (3: 115 of 345).
+    :param research: also score the research variants (bench/eval_models.py; needs
+                     build/models-research from bench/models_research.py).
+    """
+    from cutout import evaluate
+    from cutout.toolchain.build import MODELS_DIR
+
+    report = evaluate.run(MODELS_DIR, every)
+    if report is None:
+        print(f"skipped: {evaluate.DAVIS} is absent")
+        return
+    path = evaluate.write(report)
+    print(evaluate.table(report))
+    research_json = sorted(evaluate.RESULTS.glob("*-models.json"))
+    if research:
+        c.run(f"{sys.executable} bench/eval_models.py --every {every}")
+        research_json = sorted(evaluate.RESULTS.glob("*-models.json"))
+    plot = evaluate.plot(report, research_json[-1] if research_json else None,
+                         ROOT / "docs" / "models-quality.png")
+    print(f"wrote {path} and {plot}")
+
+
 @task(pre=[build])
 def test(c, k="", browser=True):
     """Run the test suite (unit, models, browser).
@@ -152,4 +182,4 @@ def clean(c):
         shutil.rmtree(path, ignore_errors=True)
 
 
-ns = Collection(deps, models, build, remove, demo, bench, test, serve_models, clean)
+ns = Collection(deps, models, build, remove, demo, bench, eval, test, serve_models, clean)
