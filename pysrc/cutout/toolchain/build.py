@@ -91,9 +91,10 @@ def render_tree(src: Path, dst: Path, context: dict[str, object]) -> int:
 def pack_wheel(dest: Path) -> Path:
     """Build the pure-Python `cutout` wheel that Pyodide unpacks.
 
-    `pip wheel` rather than `pyodide build`: pyodide-build 0.25 (the newest for
-    Python 3.11) downloads a cross-build environment first, which is not
-    reachable offline, and a pure-Python wheel needs no cross-compilation.
+    `pip wheel` rather than `pyodide build`: pyodide-build 0.25.1 (the newest for
+    Python 3.11) fails at import with current `wheel`, and with wheel 0.43 it
+    downloads a cross-build environment from GitHub, unreachable here; a
+    pure-Python wheel needs no cross-compilation (docs/ARCHITECTURE.md).
     """
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.glob("cutout-*.whl"):
