@@ -65,6 +65,20 @@ export async function startUpload(file, openTab) {
 }
 
 // The first image file among a drop's or paste's items, if any.
-export function imageFrom(dataTransfer) {
+function imageFrom(dataTransfer) {
   return [...(dataTransfer?.files ?? [])].find((f) => f.type.startsWith('image/') || !f.type) ?? null;
+}
+
+// Every way a page takes an image: the file picker, a drop on `zone`, a paste.
+export function acceptImages({ input, zone, onFile }) {
+  const take = (file) => { if (file) onFile(file); };
+  input.addEventListener('change', () => take(input.files[0]));
+  document.addEventListener('paste', (event) => take(imageFrom(event.clipboardData)));
+  zone.addEventListener('dragover', (event) => { event.preventDefault(); zone.classList.add('over'); });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    zone.classList.remove('over');
+    take(imageFrom(event.dataTransfer));
+  });
 }

@@ -1,7 +1,7 @@
 // The result page: asks the worker to run its job, shows progress, then the
 // cut-out on a checkerboard with a full-resolution Download PNG.
 import { Target, Type } from '../../messages.js';
-import { imageFrom, startUpload } from '../../lib/uploads.js';
+import { acceptImages, startUpload } from '../../lib/uploads.js';
 
 const STAGE_TEXT = {
   fetching: 'Downloading the image…',
@@ -136,7 +136,6 @@ async function run(attempts = 4) {
 
 // Opening a file here starts a job and shows it in this same tab.
 async function openFile(file) {
-  if (!file) return;
   try {
     const { url } = await startUpload(file, false);
     location.replace(url);
@@ -145,17 +144,8 @@ async function openFile(file) {
   }
 }
 
-$('file').addEventListener('change', () => openFile($('file').files[0]));
+acceptImages({ input: $('file'), zone: $('dropzone'), onFile: openFile });
 $('another').addEventListener('click', () => { location.href = location.pathname; });
-document.addEventListener('paste', (event) => openFile(imageFrom(event.clipboardData)));
-const zone = $('dropzone');
-zone.addEventListener('dragover', (event) => { event.preventDefault(); zone.classList.add('over'); });
-zone.addEventListener('dragleave', () => zone.classList.remove('over'));
-zone.addEventListener('drop', (event) => {
-  event.preventDefault();
-  zone.classList.remove('over');
-  openFile(imageFrom(event.dataTransfer));
-});
 
 $('retry').addEventListener('click', () => run());
 $('backgrounds').addEventListener('change', () => applyBackground());
