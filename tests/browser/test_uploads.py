@@ -61,3 +61,25 @@ def test_paste_upload(browser, image_server):
     finally:
         driver.close()
         driver.switch_to.window(browser.home)
+
+
+def test_popup_file_opens_a_result_tab(browser, image_server):
+    """The popup stores the file and the worker opens the result tab itself."""
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    before = {u for u in browser.page_targets() if "result.html?job=" in u}
+    driver.get(browser.url("pages/popup/popup.html"))
+    popup = driver.current_window_handle
+    driver.find_element("id", "file").send_keys(str(image_server.folder / "chelsea.jpg"))
+    driver.switch_to.window(browser.home)
+    deadline = time.monotonic() + 20
+    opened: set[str] = set()
+    while not opened and time.monotonic() < deadline:
+        opened = {u for u in browser.page_targets() if "result.html?job=" in u} - before
+        time.sleep(0.1)
+    assert opened, "the popup did not open a result tab"
+    # The popup closes itself once the job is handed over.
+    deadline = time.monotonic() + 10
+    while popup in driver.window_handles:
+        assert time.monotonic() < deadline, "the popup stayed open"
+        time.sleep(0.1)
