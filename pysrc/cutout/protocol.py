@@ -91,6 +91,7 @@ class JobResult:
     timings_ms: dict[str, float]
     notes: tuple[str, ...] = ()
     original_url: str = ""  # blob: URL of the image as fetched, for before/after
+    mode: str = ""  # the mode it ran in
 
     def envelope(self) -> Envelope:
         data = asdict(self)

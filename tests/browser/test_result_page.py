@@ -77,3 +77,24 @@ def test_background_colour_compare_and_copy(browser, image_server):
     finally:
         driver.close()
         driver.switch_to.window(browser.home)
+
+
+def test_redo_in_another_mode(browser, image_server):
+    driver = open_result(browser, image_server.url("chelsea.jpg"))
+    try:
+        first = driver.current_url
+        from selenium.webdriver.support.ui import Select
+
+        Select(driver.find_element("id", "redo-mode")).select_by_value("portrait")
+        deadline = time.monotonic() + 120
+        while driver.current_url == first or \
+                driver.execute_script("return document.body.dataset.state") != "done":
+            assert time.monotonic() < deadline, "the redo did not finish"
+            time.sleep(0.1)
+        import json
+
+        result = json.loads(driver.execute_script("return document.body.dataset.result"))
+        assert result["mode"] == "portrait" and result["model"] == "modnet"
+    finally:
+        driver.close()
+        driver.switch_to.window(browser.home)

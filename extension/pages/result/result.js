@@ -1,6 +1,6 @@
 // The result page: asks the worker to run its job, shows progress, then the
 // cut-out on a checkerboard with a full-resolution Download PNG.
-import { Target, Type } from '../../messages.js';
+import { MODES, Target, Type } from '../../messages.js';
 import { acceptImages, startUpload } from '../../lib/uploads.js';
 
 const STAGE_TEXT = {
@@ -79,6 +79,7 @@ async function showResult(data) {
   const t = data.timings_ms;
   const facts = {
     Size: `${data.width} × ${data.height} px, ${(data.bytes / 1024).toFixed(0)} KB PNG`,
+    Mode: MODES[data.mode] ?? data.mode,
     Model: data.model,
     Device: data.backend,
     Time: `${(t.total / 1000).toFixed(2)} s (model ${(t.inference / 1000).toFixed(2)} s)`,
@@ -92,6 +93,8 @@ async function showResult(data) {
     const li = document.createElement('li'); li.textContent = note; return li;
   }));
   document.body.dataset.result = JSON.stringify(data);
+  $('redo-mode').replaceChildren(new Option('…', ''), ...Object.entries(MODES)
+    .filter(([value]) => value !== data.mode).map(([value, label]) => new Option(label, value)));
   show('done');
 }
 
@@ -148,6 +151,17 @@ acceptImages({ input: $('file'), zone: $('dropzone'), onFile: openFile });
 $('another').addEventListener('click', () => { location.href = location.pathname; });
 
 $('retry').addEventListener('click', () => run());
+// Another mode on the same image: a new job, shown in this tab.
+$('redo-mode').addEventListener('change', async () => {
+  const key = `job:${jobId}`;
+  const job = (await chrome.storage.session.get(key))[key];
+  if (!job || !$('redo-mode').value) return;
+  const reply = await chrome.runtime.sendMessage({
+    target: Target.WORKER, type: Type.START_JOB,
+    data: { src: job.src, mode: $('redo-mode').value, open: false },
+  });
+  if (reply?.url) location.replace(reply.url); else fail(reply?.error ?? 'Cutout could not start.');
+});
 $('backgrounds').addEventListener('change', () => applyBackground());
 $('custom-colour').addEventListener('input', () => {
   document.querySelector('input[name=background][value=custom]').checked = true;

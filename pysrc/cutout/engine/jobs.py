@@ -121,7 +121,7 @@ class JobRunner:
         result = JobResult(job.id, url, cutout_filename(job.src), width, height,
                            int(png.size), model.info.id, model.backend,
                            {k: round(v, 1) for k, v in timings.items()}, tuple(notes),
-                           _js.blob_url(blob))
+                           _js.blob_url(blob), mode.name)
         self._keep(result)
         _js.post(result.envelope().to_dict())
         return result
