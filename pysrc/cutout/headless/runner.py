@@ -74,5 +74,6 @@ def format_report(report: FileReport) -> str:
         return f"FAILED {report.path}: {report.error}"
     t = report.timings_ms or {}
     return (f"{report.path} -> {report.output}  {report.width}x{report.height}  "
-            f"{t.get('total', 0) / 1000:.2f} s (model {t.get('inference', 0) / 1000:.2f} s, "
-            f"load {t.get('model_load', 0) / 1000:.2f} s)  {report.model} on {report.backend}")
+            f"{t.get('total', 0) / 1000:.2f} s in the engine (model {t.get('inference', 0) / 1000:.2f} s, "
+            f"load {t.get('model_load', 0) / 1000:.2f} s), {report.wall_s:.2f} s wall  "
+            f"{report.model} on {report.backend}")
