@@ -37,12 +37,22 @@ def deps(c):
 
 
 @task
-def models(c, check=False):
+def models(c, check=False, research=False):
     """Fetch, verify and convert the models; write models/manifest.json.
 
     :param check: only compare the built files with the committed manifest.
+    :param research: also build the unshipped variants scored in docs/MODELS.md
+                     (ISNet fp16 any-size, int8, <= 25 MB int4 mix; MODNet padded,
+                     int8) into build/models-research (calibration: slow).
     """
     from cutout.toolchain import models as m
+
+    if research:
+        from cutout.toolchain import isnet, modnet
+
+        out = ROOT / "build" / "models-research"
+        for name, path in {**isnet.build_variants(out), **modnet.build_variants(out)}.items():
+            print(f"{name}: {path} {path.stat().st_size:,} B")
 
     if not check:
         entries = m.build_models()
