@@ -48,11 +48,20 @@ def _write_inputs(folder: Path) -> None:
 
 @pytest.fixture(scope="session")
 def image_server(tmp_path_factory):
-    from cutout.headless.servers import StaticServer
+    from cutout.headless.servers import StaticServer, _QuietHandler
+
+    class LoginWall(_QuietHandler):
+        """/private/* answers 401, as an image behind a login does."""
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/private/"):
+                self.send_error(401, "Unauthorized")
+            else:
+                super().do_GET()
 
     folder = tmp_path_factory.mktemp("images")
     _write_inputs(folder)
-    with StaticServer(folder) as server:
+    with StaticServer(folder, LoginWall) as server:
         server.folder = folder
         yield server
 

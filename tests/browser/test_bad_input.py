@@ -9,6 +9,7 @@ import pytest
     ("name", "expected"),
     [
         ("missing.png", "HTTP 404"),
+        ("private/photo.jpg", "logged in"),
         ("notes.html", "not an image"),
         ("corrupt.jpg", "could not be decoded"),
         ("empty.png", "could not be decoded"),
