@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from selenium.common.exceptions import WebDriverException
+
 from .chromium import ExtensionBrowser, JobOutcome
 from .servers import ModelHostHandler, StaticServer
 
@@ -46,15 +48,29 @@ def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
                 link.symlink_to(path.resolve())
             served[path] = f"{index}/{quote(path.name)}"
         models = models_dir or extension_dir.parent / "models"
-        with StaticServer(Path(tmp)) as server, StaticServer(models, ModelHostHandler) as host, \
-                ExtensionBrowser(extension_dir) as browser:
-            browser.set_settings(modelHost=host.url())
-            for path in paths:
-                if not path.is_file():
-                    reports.append(FileReport(str(path), False, error="no such file"))
-                    continue
-                outcome = browser.remove(server.url(served[path]), mode)
-                reports.append(_report(path, outcome, out_dir))
+        with StaticServer(Path(tmp)) as server, StaticServer(models, ModelHostHandler) as host:
+            browser: ExtensionBrowser | None = None
+            try:
+                for path in paths:
+                    if not path.is_file():
+                        reports.append(FileReport(str(path), False, error="no such file"))
+                        continue
+                    if browser is None:
+                        browser = ExtensionBrowser(extension_dir)
+                        browser.set_settings(modelHost=host.url())
+                    try:
+                        outcome = browser.remove(server.url(served[path]), mode)
+                    except (WebDriverException, TimeoutError) as e:
+                        # A crashed tab or a hung job costs this file, not the others:
+                        # start a fresh browser for the next one.
+                        reports.append(FileReport(str(path), False, error=f"browser failure: {e}"))
+                        browser.close()
+                        browser = None
+                        continue
+                    reports.append(_report(path, outcome, out_dir))
+            finally:
+                if browser is not None:
+                    browser.close()
     (out_dir / "timings.json").write_text(json.dumps([asdict(r) for r in reports], indent=2) + "\n")
     return reports
 
