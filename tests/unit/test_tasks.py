@@ -38,4 +38,4 @@ def test_expand_paths_keeps_order_globs_and_missing(tasks, tmp_path, monkeypatch
 def test_test_task_runs_pytest(tasks):
     expected = f"{sys.executable} -m pytest -q -rs -k fuse -m 'not browser'"
     c = MockContext(run={expected: Result("")})
-    tasks.test.body(c, k="fuse", browser=False)
+    tasks.test.body(c, k="fuse", browser=False)  # no build, no Chromium: only pytest runs

@@ -9,6 +9,7 @@ mismatch is an error that evicts the bad copy, never a silent fallback.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,13 +59,15 @@ class LoadedModel:
     info: ModelInfo
     session: Any
     backend: str
-    load_ms: float
 
 
 class ModelRegistry:
     def __init__(self) -> None:
         self._manifest: dict[str, ModelInfo] | None = None
         self._loaded: dict[str, LoadedModel] = {}
+        # One load per model even when jobs overlap: a second download would
+        # race the first for the cached parts and build a second session.
+        self._pending: dict[str, asyncio.Future[LoadedModel]] = {}
 
     async def manifest(self) -> dict[str, ModelInfo]:
         if self._manifest is None:
@@ -76,15 +79,21 @@ class ModelRegistry:
     async def get(self, model_id: str, host: str, progress: ProgressFn) -> LoadedModel:
         if model_id in self._loaded:
             return self._loaded[model_id]
+        pending = self._pending.get(model_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(model_id, host, progress))
+            self._pending[model_id] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(model_id, None))
+        return await asyncio.shield(pending)
+
+    async def _load(self, model_id: str, host: str, progress: ProgressFn) -> LoadedModel:
         models = await self.manifest()
         if model_id not in models:
             raise CutoutError("model-missing", f"The model {model_id!r} is not part of this build.")
         info = models[model_id]
-        start = _js.now_ms()
         buffer = await (bundled_bytes(info) if info.bundled else cached_or_downloaded(info, host, progress))
         session = await _js.create_session(_js.js_uint8(buffer), ["wasm"])
-        loaded = LoadedModel(info, session, f"wasm ({_js.wasm_threads()} threads)",
-                             _js.now_ms() - start)
+        loaded = LoadedModel(info, session, f"wasm ({_js.wasm_threads()} threads)")
         self._loaded[model_id] = loaded
         return loaded
 
@@ -112,12 +121,12 @@ async def cached_or_downloaded(info: ModelInfo, host: str, progress: ProgressFn)
             return buffer
         except CutoutError:
             await cache.delete(info.cache_key)  # corrupted on disk: fetch it again
-    await download(cache, info, host, progress)
-    return await (await cache.match(info.cache_key)).arrayBuffer()
+    return await download(cache, info, host, progress)
 
 
-async def download(cache: Any, info: ModelInfo, host: str, progress: ProgressFn) -> None:
-    """Fetch the model in ranges into `cache`; parts already stored are skipped."""
+async def download(cache: Any, info: ModelInfo, host: str, progress: ProgressFn) -> Any:
+    """Fetch the model in ranges into `cache` (parts already stored are skipped) and
+    return its verified bytes."""
     if not host:
         raise CutoutError("no-model-host", f"The {info.id} model is not bundled and no model "
                           "host is set. Choose one in Cutout's options.")
@@ -130,16 +139,23 @@ async def download(cache: Any, info: ModelInfo, host: str, progress: ProgressFn)
             await _js.cache_put(cache, key, part)
         done = last + 1
         progress(done, info.bytes)
-    parts = [await (await cache.match(f"{info.cache_key}.part{i}")).blob()
-             for i in range(len(info.chunks()))]
+    parts = []
+    for index in range(len(info.chunks())):
+        stored = await cache.match(f"{info.cache_key}.part{index}")
+        if not stored:  # deleted meanwhile (e.g. "Delete downloaded models")
+            raise CutoutError("model-download", f"The {info.id} model download was interrupted "
+                              "(its stored parts were deleted). Try again.")
+        parts.append(await stored.blob())
     whole = _js.concat_blobs(parts)
+    buffer = await whole.arrayBuffer()
     try:
-        await verify(info, await whole.arrayBuffer())
+        await verify(info, buffer)
     except CutoutError:
         await _drop_parts(cache, info)  # a part is bad; which one is unknowable
         raise
     await _js.cache_put(cache, info.cache_key, whole)
     await _drop_parts(cache, info)
+    return buffer
 
 
 async def _fetch_range(url: str, first: int, last: int, info: ModelInfo, done: int) -> Any:

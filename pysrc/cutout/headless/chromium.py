@@ -67,9 +67,13 @@ class ExtensionBrowser:
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         service = Service(find_binary(CHROMEDRIVER_CANDIDATES, "chromedriver"))
         self.driver = webdriver.Chrome(options=options, service=service)
-        self.driver.set_script_timeout(600)
-        self.extension_id = self._find_extension_id()
-        self.home = self.driver.current_window_handle
+        try:
+            self.driver.set_script_timeout(600)
+            self.extension_id = self._find_extension_id()
+            self.home = self.driver.current_window_handle
+        except Exception:
+            self.close()  # no orphaned Chromium or profile folder
+            raise
 
     def _find_extension_id(self, timeout: float = 20) -> str:
         deadline = time.monotonic() + timeout

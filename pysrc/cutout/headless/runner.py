@@ -39,6 +39,7 @@ def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
     build's converted models) as the model host."""
     out_dir.mkdir(parents=True, exist_ok=True)
     reports: list[FileReport] = []
+    written: set[Path] = set()
     with tempfile.TemporaryDirectory(prefix="cutout-serve-") as tmp:
         served: dict[Path, str] = {}
         for index, path in enumerate(paths):
@@ -67,7 +68,7 @@ def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
                         browser.close()
                         browser = None
                         continue
-                    reports.append(_report(path, outcome, out_dir))
+                    reports.append(_report(path, outcome, out_dir, written))
             finally:
                 if browser is not None:
                     browser.close()
@@ -75,10 +76,14 @@ def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
     return reports
 
 
-def _report(path: Path, outcome: JobOutcome, out_dir: Path) -> FileReport:
+def _report(path: Path, outcome: JobOutcome, out_dir: Path, taken: set[Path]) -> FileReport:
     if outcome.state != "done":
         return FileReport(str(path), False, error=outcome.error, wall_s=round(outcome.wall_s, 3))
-    target = out_dir / f"{path.stem}.png"
+    target, n = out_dir / f"{path.stem}.png", 1
+    while target in taken:  # a/x.jpg and b/x.png in one run: x.png, x-2.png
+        n += 1
+        target = out_dir / f"{path.stem}-{n}.png"
+    taken.add(target)
     target.write_bytes(outcome.png)
     r = outcome.result
     return FileReport(str(path), True, str(target), "", r["width"], r["height"], r["model"],

