@@ -80,7 +80,7 @@ def remove(c, paths, out="out", mode=None):
 
     :param paths: image files: paths or glob patterns, comma-separated ("a.jpg,photos/*.png").
     :param out: folder for <stem>.png cut-outs and timings.json.
-    :param mode: fast (default), balanced or quality.
+    :param mode: fast (default), balanced or portrait.
     """
     from cutout.headless.runner import format_report, remove_files
     from cutout.toolchain.build import OUT_DIR

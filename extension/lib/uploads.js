@@ -7,6 +7,11 @@ import { Target, Type } from '../messages.js';
 const DB = 'cutout';
 const STORE = 'uploads';
 const KEEP = 20;  // newest uploads kept; older ones are deleted on each new upload
+// Other blobs pages hand each other (the Refine view's input and output) share
+// the store under this key prefix, so upload pruning leaves them alone and
+// they are pruned among themselves.
+const BLOB_PREFIX = 'blob:';
+const KEEP_BLOBS = 30;  // newest hand-off blobs kept (three per refined job)
 
 function open() {
   return new Promise((resolve, reject) => {
@@ -36,20 +41,50 @@ export async function readUpload(id) {
   return entry?.blob;
 }
 
-async function putUpload(blob) {
-  const id = `${Date.now().toString(36)}-${crypto.randomUUID()}`;  // sorts by age
+// Store `entry` under `key`, with a message a user can act on when the disk is full.
+async function put(key, entry) {
   try {
-    await transact('readwrite', (store) => store.put({ blob }, id));
+    await transact('readwrite', (store) => store.put(entry, key));
   } catch (error) {
     if (error?.name === 'QuotaExceededError') {
       throw new Error('The browser has no room left to hold this image. Free some disk space and try again.');
     }
     throw error;
   }
-  const keys = await transact('readonly', (store) => store.getAllKeys());
+}
+
+async function putUpload(blob) {
+  const id = `${Date.now().toString(36)}-${crypto.randomUUID()}`;  // sorts by age
+  await put(id, { blob });
+  const keys = (await transact('readonly', (store) => store.getAllKeys()))
+    .filter((key) => !String(key).startsWith(BLOB_PREFIX));
   const stale = keys.sort().slice(0, Math.max(0, keys.length - KEEP));
   if (stale.length) await transact('readwrite', (store) => { stale.forEach((k) => store.delete(k)); });
   return id;
+}
+
+// Hand-off blobs: any page stores a Blob under a key of its choosing and
+// another page reads it back (undefined when it is gone).
+export async function putBlob(key, blob) {
+  const id = BLOB_PREFIX + key;
+  await put(id, { blob, id, saved: Date.now() });
+  // Keep the newest KEEP_BLOBS; reading the entries only reads Blob handles, not bytes.
+  const range = IDBKeyRange.bound(BLOB_PREFIX, `${BLOB_PREFIX}\uffff`);
+  const entries = await transact('readonly', (store) => store.getAll(range));
+  const stale = entries.sort((a, b) => a.saved - b.saved)
+    .slice(0, Math.max(0, entries.length - KEEP_BLOBS)).map((entry) => entry.id);
+  if (stale.length) await transact('readwrite', (store) => { stale.forEach((k) => store.delete(k)); });
+}
+
+export async function readBlob(key) {
+  const entry = await transact('readonly', (store) => store.get(BLOB_PREFIX + key));
+  return entry?.blob;
+}
+
+// The IndexedDB keys through which the result page and the Refine view of one
+// job exchange images.
+export function refineKeys(job) {
+  return { cutout: `refine:${job}:cutout`, original: `refine:${job}:original`, refined: `refine:${job}:refined` };
 }
 
 // Store the file and start a job for it; resolves to {id, url} of the job.

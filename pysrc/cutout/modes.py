@@ -1,4 +1,4 @@
-"""Processing modes the user picks (Fast / Balanced / Quality).
+"""Processing modes the user picks (Fast / Balanced / Portrait) and shared limits.
 
 Pure Python: imported by the browser engine (Pyodide), the native reference
 pipeline and the toolchain, so both sides agree on work sizes and models.
@@ -16,9 +16,12 @@ MAX_WORK_SIDE = 2048
 # Cache Storage bucket of downloaded models (the engine writes it, the options page clears it).
 MODEL_CACHE = "cutout-models-v1"
 
-# Decoding beyond this many pixels is refused with a clear message instead of
-# letting the tab run out of memory (a 16k x 16k RGBA bitmap is 1 GiB).
+# Images above this many pixels are refused with a clear message after decoding
+# (a 16k x 16k RGBA bitmap is 1 GiB; composing it would need as much again).
 MAX_PIXELS = 200_000_000
+
+# Bytes per Range request when downloading a model; a cut download resumes per part.
+MODEL_CHUNK_BYTES = 4 << 20
 
 
 # Models that take any size want multiples of this (five 2x poolings).
@@ -69,7 +72,7 @@ def model_input_size(width: int, height: int, model_side: int,
     measured clearly better than keeping the aspect or the image's own size
     (davis345, 29 photos, IoU: 1024 square .727, 1024 long side .682, own size
     .640; docs/MODELS.md). `width` and `height` stay in the signature so a
-    model family that prefers the aspect (MODNet) can get it from here.
+    MODNet keeps the aspect (`keep_aspect`).
     """
 
     def fit(side: float) -> int:

@@ -26,8 +26,6 @@ class Type:
     RUN_JOB = "run-job"
     # worker -> offscreen: remove the background of data.src
     REMOVE = "remove"
-    # worker -> offscreen: answer with the engine state (booted, models)
-    PING = "ping"
     # offscreen -> page: progress of one job
     PROGRESS = "progress"
     # offscreen -> page: the job finished (data is a JobResult)
@@ -62,10 +60,6 @@ class Job:
     src: str  # http(s):, data: or upload:<id>/<name> (a file the user opened)
     mode: str
     model_host: str = ""  # base URL that serves the models not bundled
-
-
-# Stages shown to the user while a job runs, in order.
-STAGES = ("fetching", "decoding", "downloading-model", "loading-model", "inferring", "composing")
 
 
 @dataclass(frozen=True)

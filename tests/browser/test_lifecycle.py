@@ -35,11 +35,12 @@ def test_image_under_overlay_and_css_background(browser, page_server, image_serv
 
     driver = browser.driver
     driver.switch_to.new_window("tab")
+    page_tab = driver.current_window_handle
     page = page_server.url("index.html")
     driver.get(page)
     found = {}
     for element_id, expected in (("overlay", "coffee.jpg"), ("bg", "chelsea.jpg")):
-        driver.switch_to.window(driver.window_handles[-1])
+        driver.switch_to.window(page_tab)
         ActionChains(driver).context_click(driver.find_element("id", element_id)).perform()
         driver.switch_to.window(browser.home)
         found[element_id] = browser.driver.execute_async_script(
@@ -51,7 +52,7 @@ def test_image_under_overlay_and_css_background(browser, page_server, image_serv
               done(reply.src);
             }).catch((e) => done(String(e)));""", page)
         assert found[element_id] == image_server.url(expected), found
-    driver.switch_to.window(driver.window_handles[-1])
+    driver.switch_to.window(page_tab)
     driver.close()
     driver.switch_to.window(browser.home)
 
@@ -59,15 +60,26 @@ def test_image_under_overlay_and_css_background(browser, page_server, image_serv
 def test_worker_stopped_mid_job_loses_nothing(browser, image_server):
     """The job runs in the offscreen engine: stopping the worker while it works
     does not stop the job or its delivery to the result page."""
-    job = browser.start_job(image_server.url("astronaut.jpg"))
+    # Balanced (ISNet, seconds per photo) leaves a wide window to stop the worker in.
+    job = browser.start_job(image_server.url("astronaut.jpg"), "balanced")
     driver = browser.driver
     driver.switch_to.new_window("tab")
     driver.get(job["url"])
-    deadline = time.monotonic() + 30
-    while driver.execute_script("return document.body.dataset.state") == "starting" \
-            and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    # The engine has the job once it reports the model stage (model work follows for seconds).
+    while "the model" not in driver.find_element("id", "stage").text:
+        state = driver.execute_script("return document.body.dataset.state")
+        assert state in ("starting", "working"), driver.find_element("id", "error").text
+        assert time.monotonic() < deadline, "the job never reached inference"
         time.sleep(0.02)
+    assert worker_running(browser)
     browser.stop_service_worker()
+    deadline = time.monotonic() + 10
+    while worker_running(browser) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not worker_running(browser), "the worker did not stop"
+    assert driver.execute_script("return document.body.dataset.state") == "working", \
+        "the job ended before the worker was stopped: the test proved nothing"
     deadline = time.monotonic() + 120
     while driver.execute_script("return document.body.dataset.state") not in ("done", "failed") \
             and time.monotonic() < deadline:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-CHUNK = 4 << 20  # cutout.engine.models.CHUNK_BYTES (that module needs Pyodide)
+from cutout.modes import MODEL_CHUNK_BYTES as CHUNK
 
 
 @pytest.fixture(scope="module")

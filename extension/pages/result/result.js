@@ -1,7 +1,7 @@
 // The result page: asks the worker to run its job, shows progress, then the
 // cut-out on a checkerboard with a full-resolution Download PNG.
 import { MODES, Target, Type } from '../../messages.js';
-import { acceptImages, startUpload } from '../../lib/uploads.js';
+import { acceptImages, putBlob, readBlob, refineKeys, startUpload } from '../../lib/uploads.js';
 
 const STAGE_TEXT = {
   fetching: 'Downloading the image…',
@@ -54,6 +54,16 @@ function chosenColour() {
   return value === 'custom' ? $('custom-colour').value : value;
 }
 
+// The chosen background survives a trip to the refine view in this tab's sessionStorage.
+const BACKGROUND_KEY = `background:${jobId}`;
+function restoreBackground() {
+  const saved = JSON.parse(sessionStorage.getItem(BACKGROUND_KEY) ?? 'null');
+  if (!saved) return;
+  $('custom-colour').value = saved.custom;
+  const radio = [...document.querySelectorAll('input[name=background]')].find((r) => r.value === saved.value);
+  if (radio) radio.checked = true;
+}
+
 async function applyBackground() {
   const colour = chosenColour();
   $('stage-figure').style.backgroundImage = colour ? 'none' : '';
@@ -67,7 +77,10 @@ async function showResult(data) {
   // the engine is restarted.
   current.urls.forEach((url) => URL.revokeObjectURL(url));
   current.urls = [];
-  current.cutout = await (await fetch(data.url)).blob();
+  // A cut-out refined by hand (pages/refine/) replaces the engine's.
+  const refined = jobId && await readBlob(refineKeys(jobId).refined).catch(() => undefined);
+  current.cutout = refined ?? await (await fetch(data.url)).blob();
+  document.body.dataset.refined = String(Boolean(refined));
   current.original = data.original_url ? await (await fetch(data.original_url)).blob() : null;
   current.output = current.cutout;
   $('cutout').src = ownUrl(current.cutout);
@@ -75,6 +88,7 @@ async function showResult(data) {
   $('cutout').dataset.original = current.original ? ownUrl(current.original) : '';
   $('compare').disabled = !current.original;
   $('download').download = data.filename;
+  restoreBackground();
   await applyBackground();
   const t = data.timings_ms;
   const facts = {
@@ -89,7 +103,7 @@ async function showResult(data) {
     const dd = document.createElement('dd'); dd.textContent = v;
     return [dt, dd];
   }));
-  $('notes').replaceChildren(...data.notes.map((note) => {
+  $('notes').replaceChildren(...[...data.notes, ...(refined ? ['Refined by hand.'] : [])].map((note) => {
     const li = document.createElement('li'); li.textContent = note; return li;
   }));
   document.body.dataset.result = JSON.stringify(data);
@@ -172,6 +186,25 @@ $('compare').addEventListener('click', () => {
   $('compare').setAttribute('aria-pressed', String(showOriginal));
   $('compare').textContent = showOriginal ? 'Show cut-out' : 'Show original';
   $('cutout').src = showOriginal ? $('cutout').dataset.original : $('cutout').dataset.cutout;
+});
+// Refine: hand the cut-out and the original over through IndexedDB (blobs are
+// too big for storage.session), then open the refine view in this tab.
+$('refine').addEventListener('click', async () => {
+  sessionStorage.setItem(BACKGROUND_KEY, JSON.stringify({
+    value: document.querySelector('input[name=background]:checked').value, custom: $('custom-colour').value }));
+  try {
+    const keys = refineKeys(jobId);
+    await putBlob(keys.cutout, current.cutout);
+    await putBlob(keys.original, current.original ?? current.cutout);
+    location.href = `../refine/refine.html?job=${encodeURIComponent(jobId)}`;
+  } catch (error) {
+    $('action-status').textContent = `Could not open Refine: ${error.message}`;
+  }
+});
+// Coming back to this page from the back/forward cache: pick up a new refinement.
+addEventListener('pageshow', (event) => {
+  if (!event.persisted || !document.body.dataset.result) return;
+  showResult(JSON.parse(document.body.dataset.result)).catch((error) => fail(`The result could not be shown: ${error.message}`));
 });
 $('copy').addEventListener('click', async () => {
   try {

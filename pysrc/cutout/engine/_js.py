@@ -23,6 +23,11 @@ def to_js(value: Any) -> Any:
     return _to_js(value, dict_converter=js.Object.fromEntries)
 
 
+async def next_task() -> None:
+    """Yield to the browser's event loop for one macrotask (setTimeout 0)."""
+    await js.Promise.new(lambda resolve, reject: js.setTimeout(resolve, 0))
+
+
 def now_ms() -> float:
     return float(js.performance.now())
 
@@ -112,10 +117,6 @@ def blob_url(blob: Any) -> str:
 
 def revoke_blob_url(url: str) -> None:
     js.URL.revokeObjectURL(url)
-
-
-def hardware_threads() -> int:
-    return int(getattr(js.navigator, "hardwareConcurrency", 1) or 1)
 
 
 def wasm_threads() -> int:

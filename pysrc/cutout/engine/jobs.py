@@ -95,11 +95,15 @@ class JobRunner:
             model = await self.registry.get(
                 mode.model, job.model_host,
                 lambda done, total: self._progress(
-                    job, "downloading-model", f"{done / 1e6:.1f} of {total / 1e6:.1f} MB"))
+                    job, "downloading-model" if done < total else "loading-model",
+                    f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if done < total else mode.model))
             t3 = _js.now_ms()
             timings["model_load"] = t3 - t2
 
             self._progress(job, "inferring", model.backend)
+            # Session creation and inference hold this thread for seconds: let the
+            # progress message leave before they start, or the page shows a stale stage.
+            await _js.next_task()
             size = None
             if model.info.dynamic:
                 size = modes.model_input_size(work_w, work_h,

@@ -15,12 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..modes import MODEL_CACHE
+from ..modes import MODEL_CACHE, MODEL_CHUNK_BYTES
 from ..protocol import CutoutError
 from . import _js
 
 MANIFEST_PATH = "models/manifest.json"
-CHUNK_BYTES = 4 << 20  # one Range request; also the unit that survives a cut transfer
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -50,8 +49,8 @@ class ModelInfo:
 
     def chunks(self) -> list[tuple[int, int]]:
         """Inclusive byte ranges of the Range requests."""
-        return [(start, min(self.bytes, start + CHUNK_BYTES) - 1)
-                for start in range(0, self.bytes, CHUNK_BYTES)]
+        return [(start, min(self.bytes, start + MODEL_CHUNK_BYTES) - 1)
+                for start in range(0, self.bytes, MODEL_CHUNK_BYTES)]
 
 
 @dataclass
@@ -92,13 +91,11 @@ class ModelRegistry:
             raise CutoutError("model-missing", f"The model {model_id!r} is not part of this build.")
         info = models[model_id]
         buffer = await (bundled_bytes(info) if info.bundled else cached_or_downloaded(info, host, progress))
+        await _js.next_task()  # let progress messages out: creating a session blocks for seconds
         session = await _js.create_session(_js.js_uint8(buffer), ["wasm"])
         loaded = LoadedModel(info, session, f"wasm ({_js.wasm_threads()} threads)")
         self._loaded[model_id] = loaded
         return loaded
-
-    def loaded_ids(self) -> list[str]:
-        return sorted(self._loaded)
 
 
 async def bundled_bytes(info: ModelInfo) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..modes import DEFAULT_MODE
 from ..protocol import Envelope, Job, Target, Type
 from . import _js
 from .jobs import JobRunner
@@ -20,11 +21,8 @@ def handle(raw: Any) -> Any:
         return None
     if message.type == Type.REMOVE:
         data = message.data
-        job = Job(str(data["id"]), str(data["src"]), str(data.get("mode") or "fast"),
+        job = Job(str(data["id"]), str(data["src"]), str(data.get("mode") or DEFAULT_MODE),
                   str(data.get("modelHost") or ""))
         return _js.to_js({"job": job.id, "state": _runner.submit(job)})
-    if message.type == Type.PING:
-        return _js.to_js({"engine": "ready", "models": _registry.loaded_ids(),
-                          "threads": _js.wasm_threads()})
     print(f"cutout engine: unknown message type {message.type!r}")
     return None

@@ -1,0 +1,487 @@
+// The Refine view: erase or restore parts of a cut-out by hand.
+//
+// Two full-size images make the model: `source`, the original photo, and
+// `mask`, a canvas whose alpha is the cut-out's alpha. What is shown and what
+// Done exports is always source masked by the mask (`destination-in`), so the
+// brushes only ever draw on the mask: Erase with `destination-out`, Restore
+// opaque with `source-over`. The photo's own pixels are never altered, which
+// is why restoring brings back exactly the original's colours.
+//
+// Hand-off (IndexedDB, lib/uploads.js): the result page stores the cut-out and
+// the original under refineKeys(job); Done stores the refined PNG under
+// refineKeys(job).refined and returns to the result page, which prefers it.
+import { putBlob, readBlob, refineKeys } from '../../lib/uploads.js';
+
+const $ = (id) => document.getElementById(id);
+const jobId = new URLSearchParams(location.search).get('job');
+const keys = refineKeys(jobId);
+const RESULT_URL = new URL(`../result/result.html?job=${encodeURIComponent(jobId)}`, location.href).href;
+
+// Decoded as the engine decodes (cutout.engine._js.decode), so an untouched
+// pixel exports exactly as the engine composed it.
+const DECODE = { premultiplyAlpha: 'none', imageOrientation: 'from-image' };
+// Three full-size canvases live here (source, mask, export); beyond this many
+// pixels they would take more memory than a tab can be expected to have.
+const MAX_PIXELS = 50e6;
+const MAX_UPSCALE = 4;        // small images are enlarged to fit, up to this much
+const TILE = 256;             // undo granularity: mask tiles saved before an edit first touches them
+const UNDO_STEPS = 50;
+const UNDO_BYTES = 512 * 2 ** 20;  // older steps are dropped beyond this (a full-mask step can be big)
+const BRUSH_SPACING = 0.25;   // dabs per stroke, as a fraction of the brush radius
+const SOFT_CORE = 0.5;        // soft brush: opaque out to this fraction of the radius, then fades
+const CLEAN_LOW = 24;         // Edge refine: alpha at or below this becomes 0 ...
+const CLEAN_HIGH = 232;       // ... and at or above this 255
+const FEATHER_PX = 1;         // Edge refine: Gaussian blur radius (CSS blur(), i.e. sigma) in image px
+
+const view = $('view');
+const viewCtx = view.getContext('2d');
+const state = {
+  width: 0, height: 0,   // full resolution
+  source: null,          // ImageBitmap: the original at full size
+  initial: null,         // ImageBitmap: the cut-out as handed over (Reset)
+  mask: null, maskCtx: null,
+  sourceView: null,      // the original at display size, redrawn on resize
+  scale: 1,              // CSS px per image px
+  tool: 'erase',
+  stroke: null,          // {pointerId, edit, last, since} while a pointer draws
+  undo: [], redo: [],    // edits: arrays of tile patches {x, y, data}
+  dirty: null,           // image-space rect waiting for the next frame
+};
+
+// ---- loading --------------------------------------------------------------
+
+async function decode(blob, width, height) {
+  const bitmap = await createImageBitmap(blob, DECODE);
+  if (!width || (bitmap.width === width && bitmap.height === height)) return bitmap;
+  // An original of another size (should not happen: the engine composes at the
+  // original's size) is stretched so that restored pixels line up.
+  bitmap.close();
+  return createImageBitmap(blob, { ...DECODE, resizeWidth: width, resizeHeight: height, resizeQuality: 'high' });
+}
+
+async function load() {
+  const [cutout, original] = await Promise.all([readBlob(keys.cutout), readBlob(keys.original)]);
+  if (!cutout) throw new Error('This cut-out is no longer stored. Go back and press Refine again.');
+  state.initial = await decode(cutout);
+  state.width = state.initial.width;
+  state.height = state.initial.height;
+  if (state.width * state.height > MAX_PIXELS) {
+    throw new Error(`This image is too large to refine here (${state.width} × ${state.height} px).`);
+  }
+  // Without a decodable original, the cut-out itself is the source: restoring
+  // then brings back only what the cut-out still holds.
+  state.source = await decode(original ?? cutout, state.width, state.height)
+    .catch(() => decode(cutout, state.width, state.height));
+  state.mask = new OffscreenCanvas(state.width, state.height);
+  // Read back for every undo patch: keep it in CPU memory.
+  state.maskCtx = state.mask.getContext('2d', { willReadFrequently: true });
+  state.maskCtx.drawImage(state.initial, 0, 0);
+  view.dataset.width = state.width;
+  view.dataset.height = state.height;
+}
+
+// ---- display --------------------------------------------------------------
+
+// Fit the whole image into the stage; the canvas holds display pixels (device
+// pixels, at most the image's own), and the CSS size carries the fit scale.
+function fit() {
+  if (!state.mask) return;
+  const stage = $('stage');
+  const style = getComputedStyle(stage);
+  const availW = stage.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const availH = stage.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+  state.scale = Math.max(0.01, Math.min(availW / state.width, availH / state.height, MAX_UPSCALE));
+  const cssW = Math.max(1, Math.floor(state.width * state.scale));
+  const cssH = Math.max(1, Math.floor(state.height * state.scale));
+  view.style.width = `${cssW}px`;
+  view.style.height = `${cssH}px`;
+  const backing = Math.min(1, state.scale * devicePixelRatio);
+  view.width = Math.max(1, Math.round(state.width * backing));
+  view.height = Math.max(1, Math.round(state.height * backing));
+  view.classList.toggle('pixelated', backing === 1 && state.scale > 1);
+  // The original is scaled once per resize, at high quality; only the mask is
+  // rescaled while drawing.
+  state.sourceView = new OffscreenCanvas(view.width, view.height);
+  const ctx = state.sourceView.getContext('2d');
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(state.source, 0, 0, view.width, view.height);
+  paint(null);
+  updateCursorSize();
+}
+
+// Redraw `rect` (image px; null: everything) of the view: the original, cut by
+// the mask, and optionally a faint ghost of what is removed behind it.
+function paint(rect) {
+  const k = view.width / state.width;
+  const [x, y, w, h] = rect
+    ? [Math.floor(rect.x0 * k) - 2, Math.floor(rect.y0 * k) - 2,
+      Math.ceil((rect.x1 - rect.x0) * k) + 4, Math.ceil((rect.y1 - rect.y0) * k) + 4]
+    : [0, 0, view.width, view.height];
+  viewCtx.save();
+  viewCtx.beginPath();
+  viewCtx.rect(x, y, w, h);
+  viewCtx.clip();  // the whole images are drawn, but only this rect is rasterised
+  viewCtx.clearRect(x, y, w, h);
+  viewCtx.drawImage(state.sourceView, 0, 0);
+  viewCtx.globalCompositeOperation = 'destination-in';
+  viewCtx.drawImage(state.mask, 0, 0, view.width, view.height);
+  if ($('ghost').checked) {
+    viewCtx.globalCompositeOperation = 'destination-over';  // only shows where the cut-out is clear
+    viewCtx.globalAlpha = 0.3;
+    viewCtx.drawImage(state.sourceView, 0, 0);
+  }
+  viewCtx.restore();
+}
+
+// Coalesce changes into one repaint per frame.
+function invalidate(rect) {
+  const d = state.dirty;
+  state.dirty = d ? { x0: Math.min(d.x0, rect.x0), y0: Math.min(d.y0, rect.y0),
+    x1: Math.max(d.x1, rect.x1), y1: Math.max(d.y1, rect.y1) } : { ...rect };
+  if (!d) {
+    requestAnimationFrame(() => {
+      const dirty = state.dirty;
+      state.dirty = null;
+      paint(dirty);
+    });
+  }
+}
+
+const WHOLE = () => ({ x0: 0, y0: 0, x1: state.width, y1: state.height });
+
+// ---- undo: tile patches ---------------------------------------------------
+//
+// An edit saves each 256² mask tile the first time it touches it, before the
+// change; undoing puts the saved tiles back (and keeps the current ones for
+// redo). A stroke thus costs only the tiles it crossed.
+
+function beginEdit() {
+  return new Map();
+}
+
+function touch(edit, rect) {
+  const tx0 = Math.max(0, Math.floor(rect.x0 / TILE));
+  const ty0 = Math.max(0, Math.floor(rect.y0 / TILE));
+  const tx1 = Math.min(Math.ceil(state.width / TILE), Math.ceil(rect.x1 / TILE));
+  const ty1 = Math.min(Math.ceil(state.height / TILE), Math.ceil(rect.y1 / TILE));
+  for (let ty = ty0; ty < ty1; ty++) {
+    for (let tx = tx0; tx < tx1; tx++) {
+      const key = ty * 65536 + tx;
+      if (edit.has(key)) continue;
+      const x = tx * TILE;
+      const y = ty * TILE;
+      const w = Math.min(TILE, state.width - x);
+      const h = Math.min(TILE, state.height - y);
+      edit.set(key, { x, y, data: state.maskCtx.getImageData(x, y, w, h) });
+    }
+  }
+}
+
+function commit(edit) {
+  if (!edit.size) return;
+  state.undo.push([...edit.values()]);
+  state.redo = [];
+  let bytes = state.undo.reduce((sum, patches) => sum + patchBytes(patches), 0);
+  while (state.undo.length > UNDO_STEPS || (bytes > UNDO_BYTES && state.undo.length > 1)) {
+    bytes -= patchBytes(state.undo.shift());
+  }
+  syncButtons();
+}
+
+function patchBytes(patches) {
+  return patches.reduce((sum, p) => sum + p.data.data.length, 0);
+}
+
+// Put `patches` into the mask; returns the patches that undo this.
+function swap(patches) {
+  return patches.map(({ x, y, data }) => {
+    const current = state.maskCtx.getImageData(x, y, data.width, data.height);
+    state.maskCtx.putImageData(data, x, y);
+    invalidate({ x0: x, y0: y, x1: x + data.width, y1: y + data.height });
+    return { x, y, data: current };
+  });
+}
+
+function undo() {
+  if (state.stroke || !state.undo.length) return;
+  state.redo.push(swap(state.undo.pop()));
+  syncButtons();
+}
+
+function redo() {
+  if (state.stroke || !state.redo.length) return;
+  state.undo.push(swap(state.redo.pop()));
+  syncButtons();
+}
+
+// A whole-mask operation as one undo step.
+function editAll(action) {
+  if (state.stroke) return;
+  const edit = beginEdit();
+  touch(edit, WHOLE());
+  action();
+  commit(edit);
+  invalidate(WHOLE());
+}
+
+// ---- brushes --------------------------------------------------------------
+
+// The brush size is a diameter on screen, as the outline shows it; in image
+// pixels it depends on the fit scale.
+function brushRadius() {
+  return Math.max(0.5, Number($('size').value) / 2 / state.scale);
+}
+
+function dab({ x, y }, edit) {
+  const r = brushRadius();
+  const rect = { x0: Math.floor(x - r - 1), y0: Math.floor(y - r - 1), x1: Math.ceil(x + r + 1), y1: Math.ceil(y + r + 1) };
+  if (rect.x1 <= 0 || rect.y1 <= 0 || rect.x0 >= state.width || rect.y0 >= state.height) return;
+  touch(edit, rect);
+  const ctx = state.maskCtx;
+  ctx.globalCompositeOperation = state.tool === 'erase' ? 'destination-out' : 'source-over';
+  if ($('soft').checked) {
+    // Feathered: opaque core, then alpha falls linearly to 0 at the radius.
+    const gradient = ctx.createRadialGradient(x, y, r * SOFT_CORE, x, y, r);
+    gradient.addColorStop(0, 'rgba(0, 0, 0, 1)');
+    gradient.addColorStop(1, 'rgba(0, 0, 0, 0)');
+    ctx.fillStyle = gradient;
+  } else {
+    ctx.fillStyle = '#000';  // only alpha matters on the mask
+  }
+  ctx.beginPath();
+  ctx.arc(x, y, r, 0, 2 * Math.PI);
+  ctx.fill();
+  invalidate(rect);
+}
+
+// Dabs every BRUSH_SPACING radii along the path, carrying the distance since
+// the last dab across pointer events, so fast and slow strokes look the same.
+function strokeTo(point) {
+  const s = state.stroke;
+  if (!s.last) {
+    dab(point, s.edit);
+    s.last = point;
+    s.since = 0;
+    return;
+  }
+  const spacing = Math.max(0.5, brushRadius() * BRUSH_SPACING);
+  const dx = point.x - s.last.x;
+  const dy = point.y - s.last.y;
+  const dist = Math.hypot(dx, dy);
+  let t = spacing - s.since;
+  for (; t <= dist; t += spacing) dab({ x: s.last.x + (dx * t) / dist, y: s.last.y + (dy * t) / dist }, s.edit);
+  s.since = dist - (t - spacing);
+  s.last = point;
+}
+
+// Pointer position in full-resolution image pixels.
+function toImage(event) {
+  const rect = view.getBoundingClientRect();
+  return {
+    x: ((event.clientX - rect.left) * state.width) / rect.width,
+    y: ((event.clientY - rect.top) * state.height) / rect.height,
+  };
+}
+
+function onPointerDown(event) {
+  if (!isReady() || state.stroke || (event.pointerType === 'mouse' && event.button !== 0)) return;
+  event.preventDefault();
+  view.setPointerCapture(event.pointerId);
+  state.stroke = { pointerId: event.pointerId, edit: beginEdit(), last: null, since: 0 };
+  strokeTo(toImage(event));
+}
+
+function onPointerMove(event) {
+  moveCursor(event);
+  if (state.stroke?.pointerId !== event.pointerId) return;
+  // Coalesced events: every sample since the last frame, for smooth curves.
+  const samples = event.getCoalescedEvents?.() ?? [];
+  for (const sample of samples.length ? samples : [event]) strokeTo(toImage(sample));
+}
+
+function onPointerEnd(event) {
+  const s = state.stroke;
+  if (s?.pointerId !== event.pointerId) return;
+  // The dabs stop up to one spacing short of the last sample: finish there.
+  if (s.since > 0) dab(s.last, s.edit);
+  state.stroke = null;
+  commit(s.edit);
+}
+
+// ---- the brush outline ----------------------------------------------------
+
+function moveCursor(event) {
+  const cursor = $('cursor');
+  cursor.hidden = event.pointerType === 'touch' || !isReady();
+  cursor.style.left = `${event.clientX}px`;
+  cursor.style.top = `${event.clientY}px`;
+}
+
+function updateCursorSize() {
+  const size = `${$('size').value}px`;
+  $('cursor').style.width = size;
+  $('cursor').style.height = size;
+  $('size-value').textContent = $('size').value;
+}
+
+// ---- Edge refine ----------------------------------------------------------
+//
+// Deterministic (same mask in, same mask out), in two steps:
+// 1. Clean: alpha ≤ CLEAN_LOW becomes 0 (the faint haze a busy background
+//    leaves) and ≥ CLEAN_HIGH becomes 255 (pinholes in the subject).
+// 2. Feather: a FEATHER_PX Gaussian blur (canvas `filter`) of the cleaned mask
+//    replaces only the pixels that are now fully clear or fully opaque. Flat
+//    areas are unchanged by a blur, so this touches exactly the pixels next to
+//    a hard edge, giving stair-stepped edges a ~2 px ramp, while detail that is
+//    already partly transparent (hair) keeps its values. The mask's border is
+//    replicated outwards before blurring so the image's own edge does not fade.
+
+function refineEdges() {
+  const { width: w, height: h } = state;
+  const pixels = state.maskCtx.getImageData(0, 0, w, h);
+  const a = pixels.data;
+  for (let i = 3; i < a.length; i += 4) {
+    a[i - 3] = 0; a[i - 2] = 0; a[i - 1] = 0;  // black: the mask's colour is unused
+    a[i] = a[i] <= CLEAN_LOW ? 0 : a[i] >= CLEAN_HIGH ? 255 : a[i];
+  }
+  const cleaned = new OffscreenCanvas(w, h);
+  cleaned.getContext('2d').putImageData(pixels, 0, 0);
+  const blurred = blurAlpha(cleaned);
+  for (let i = 3; i < a.length; i += 4) {
+    if (a[i] === 0 || a[i] === 255) a[i] = blurred[i];
+  }
+  state.maskCtx.globalCompositeOperation = 'source-over';
+  state.maskCtx.putImageData(pixels, 0, 0);
+}
+
+// RGBA bytes of `canvas` blurred by FEATHER_PX, its border extended by
+// replication (nearest-neighbour stretches of the edge rows and columns).
+function blurAlpha(canvas) {
+  const { width: w, height: h } = canvas;
+  const pad = 4 * FEATHER_PX;  // beyond 3 sigma the Gaussian is negligible
+  const padded = new OffscreenCanvas(w + 2 * pad, h + 2 * pad);
+  const p = padded.getContext('2d');
+  p.imageSmoothingEnabled = false;
+  // [source start, source size, target start, target size] along one axis:
+  // first pixel stretched over the pad, the image, last pixel over the pad.
+  const spans = (n) => [[0, 1, 0, pad], [0, n, pad, n], [n - 1, 1, pad + n, pad]];
+  for (const [sx, sw, dx, dw] of spans(w)) {
+    for (const [sy, sh, dy, dh] of spans(h)) p.drawImage(canvas, sx, sy, sw, sh, dx, dy, dw, dh);
+  }
+  const out = new OffscreenCanvas(w, h).getContext('2d', { willReadFrequently: true });
+  out.filter = `blur(${FEATHER_PX}px)`;
+  out.drawImage(padded, -pad, -pad);
+  return out.getImageData(0, 0, w, h).data;
+}
+
+// ---- Done / Cancel --------------------------------------------------------
+
+// The refined cut-out at full resolution: the original masked by the mask.
+function exportPng() {
+  const canvas = new OffscreenCanvas(state.width, state.height);
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(state.source, 0, 0);
+  ctx.globalCompositeOperation = 'destination-in';
+  ctx.drawImage(state.mask, 0, 0);
+  return canvas.convertToBlob({ type: 'image/png' });
+}
+
+async function done() {
+  if (state.stroke) return;
+  setState('saving', 'Saving…');
+  try {
+    await putBlob(keys.refined, await exportPng());
+    leave();
+  } catch (error) {
+    setState('ready', `Could not save: ${error.message}`);
+  }
+}
+
+// Back to the result page: through history when it is the entry before this
+// one (so it is not listed twice), otherwise by replacing this one.
+// (document.referrer is empty between extension pages; the Navigation API knows.)
+function leave() {
+  const previous = globalThis.navigation?.entries()[navigation.currentEntry.index - 1];
+  const url = previous?.url ? new URL(previous.url) : null;
+  if (url?.pathname === new URL(RESULT_URL).pathname && url.searchParams.get('job') === jobId) history.back();
+  else location.replace(RESULT_URL);
+}
+
+// ---- controls -------------------------------------------------------------
+
+function isReady() {
+  return document.body.dataset.state === 'ready';
+}
+
+function setState(name, message = '') {
+  document.body.dataset.state = name;
+  $('message').textContent = message;
+  syncButtons();
+}
+
+function syncButtons() {
+  const ready = isReady();
+  for (const id of ['erase', 'restore', 'edge', 'reset', 'done']) $(id).disabled = !ready;
+  $('undo').disabled = !ready || !state.undo.length;
+  $('redo').disabled = !ready || !state.redo.length;
+}
+
+function setTool(tool) {
+  state.tool = tool;
+  $('erase').setAttribute('aria-pressed', String(tool === 'erase'));
+  $('restore').setAttribute('aria-pressed', String(tool === 'restore'));
+}
+
+// [ and ] step the size by about 15%, at least 1 px.
+function stepSize(direction) {
+  const input = $('size');
+  const value = Number(input.value);
+  const step = Math.max(1, Math.round(value * 0.15));
+  input.value = String(Math.min(Number(input.max), Math.max(Number(input.min), value + direction * step)));
+  updateCursorSize();
+}
+
+function onKey(event) {
+  if (!isReady() || event.altKey) return;
+  const key = event.key.toLowerCase();
+  const ctrl = event.ctrlKey || event.metaKey;
+  let handled = true;
+  if (ctrl && key === 'z' && !event.shiftKey) undo();
+  else if (ctrl && (key === 'y' || (key === 'z' && event.shiftKey))) redo();
+  else if (ctrl) handled = false;  // leave the browser's own shortcuts alone
+  else if (key === 'e') setTool('erase');
+  else if (key === 'r') setTool('restore');
+  else if (key === '[') stepSize(-1);
+  else if (key === ']') stepSize(1);
+  else handled = false;
+  if (handled) event.preventDefault();
+}
+
+function wire() {
+  $('erase').addEventListener('click', () => setTool('erase'));
+  $('restore').addEventListener('click', () => setTool('restore'));
+  $('size').addEventListener('input', updateCursorSize);
+  $('ghost').addEventListener('change', () => invalidate(WHOLE()));
+  $('undo').addEventListener('click', undo);
+  $('redo').addEventListener('click', redo);
+  $('reset').addEventListener('click', () => editAll(() => {
+    state.maskCtx.globalCompositeOperation = 'copy';
+    state.maskCtx.drawImage(state.initial, 0, 0);
+  }));
+  $('edge').addEventListener('click', () => editAll(refineEdges));
+  $('done').addEventListener('click', done);
+  $('cancel').addEventListener('click', leave);
+  view.addEventListener('pointerdown', onPointerDown);
+  view.addEventListener('pointermove', onPointerMove);
+  for (const type of ['pointerup', 'pointercancel', 'lostpointercapture']) view.addEventListener(type, onPointerEnd);
+  view.addEventListener('pointerleave', () => { $('cursor').hidden = true; });
+  document.addEventListener('keydown', onKey);
+  new ResizeObserver(fit).observe($('stage'));
+}
+
+wire();
+setState('loading', 'Loading…');
+load().then(() => {
+  setState('ready');
+  fit();
+}, (error) => setState('failed', error.message));

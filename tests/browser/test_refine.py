@@ -1,0 +1,212 @@
+"""The Refine view: brushes on the mask, undo, and the hand-off back to the result page."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from PIL import Image
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
+from selenium.webdriver.common.keys import Keys
+from test_result_page import download_bytes, open_result  # tests/browser is on sys.path
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def decode(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as im:
+        assert im.mode == "RGBA", im.mode
+        return np.asarray(im).copy()
+
+
+def wait_for(driver, script: str, what: str, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while not driver.execute_script(script):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def open_refine(driver) -> dict:
+    """Click Refine on a finished result; returns the canvas geometry (CSS px and image px)."""
+    driver.find_element("id", "refine").click()
+    wait_for(driver, "return location.pathname.endsWith('/refine.html') && "
+                     "document.body.dataset.state === 'ready'",
+             "the refine view did not become ready")
+    view = driver.execute_script(
+        "const v = document.getElementById('view'); const r = v.getBoundingClientRect();"
+        "return {left: r.left, top: r.top, width: r.width, height: r.height,"
+        "        imageWidth: +v.dataset.width, imageHeight: +v.dataset.height,"
+        "        brush: +document.getElementById('size').value};")
+    # Large enough to draw on, and showing the whole image at one scale.
+    assert view["width"] >= 300 and view["height"] >= 200, view
+    assert abs(view["width"] / view["imageWidth"] - view["height"] / view["imageHeight"]) < 0.01, view
+    view["sx"] = view["width"] / view["imageWidth"]
+    view["sy"] = view["height"] / view["imageHeight"]
+    return view
+
+
+def stroke(driver, view, points):
+    """Drag the mouse through image-pixel `points`; returns them as they were actually
+    sent (whole CSS pixels), mapped back to image pixels."""
+    css = [(round(view["left"] + x * view["sx"]), round(view["top"] + y * view["sy"])) for x, y in points]
+    actions = ActionBuilder(driver)
+    actions.pointer_action.move_to_location(*css[0]).pointer_down()
+    for x, y in css[1:]:
+        actions.pointer_action.move_to_location(x, y)
+    actions.pointer_action.pointer_up()
+    actions.perform()
+    return [((x - view["left"]) / view["sx"], (y - view["top"]) / view["sy"]) for x, y in css]
+
+
+def distance_to_segment(shape, a, b) -> np.ndarray:
+    """Distance of every pixel centre of an image of `shape` to the segment a-b."""
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]] + 0.5
+    (ax, ay), (bx, by) = a, b
+    dx, dy = bx - ax, by - ay
+    t = np.clip(((xx - ax) * dx + (yy - ay) * dy) / max(dx * dx + dy * dy, 1e-9), 0, 1)
+    return np.hypot(xx - (ax + t * dx), yy - (ay + t * dy))
+
+
+def horizontal_band(alpha: np.ndarray, value: int, half: int, length: int):
+    """A horizontal segment (image px) whose surrounding band of +-half px is all `value`."""
+    solid = alpha == value
+    h, w = alpha.shape
+    for y in range(h // 2, h - half) if value == 255 else range(half, h - half):
+        band = solid[y - half:y + half + 1].all(axis=0)
+        run = 0
+        for x in range(w):
+            run = run + 1 if band[x] else 0
+            if run >= length + 2 * half:
+                x1 = x - half
+                return (x1 - length + 0.5, y + 0.5), (x1 + 0.5, y + 0.5)
+    raise AssertionError(f"no band of alpha {value} found")
+
+
+def finish(driver) -> np.ndarray:
+    """Done, back on the result page with the refined cut-out; the downloaded PNG."""
+    driver.find_element("id", "done").click()
+    wait_for(driver, "return location.pathname.endsWith('/result.html') && "
+                     "document.body.dataset.state === 'done' && document.body.dataset.refined === 'true'",
+             "the result page did not show the refined cut-out", timeout=120)
+    return decode(download_bytes(driver))
+
+
+def close(driver, browser):
+    driver.close()
+    driver.switch_to.window(browser.home)
+
+
+def brush_radius(view) -> float:
+    """In image px: the size slider is a diameter in CSS px."""
+    return view["brush"] / 2 / view["sx"]
+
+
+def test_erase_stroke_reaches_the_download(browser, image_server):
+    driver = open_result(browser, image_server.url("coffee.jpg"))
+    try:
+        before = decode(download_bytes(driver))
+        view = open_refine(driver)
+        assert (view["imageWidth"], view["imageHeight"]) == (before.shape[1], before.shape[0])
+        r = brush_radius(view)
+        a, b = horizontal_band(before[..., 3], 255, int(r) + 4, 60)
+        a, b = stroke(driver, view, [a, ((a[0] + b[0]) / 2, a[1]), b])[::2]
+
+        after = finish(driver)
+        assert after.shape == before.shape
+        d = distance_to_segment(before.shape, a, b)
+        inside = (d <= r - 2) & (before[..., 3] == 255)
+        assert inside.sum() > 500, inside.sum()
+        assert (after[..., 3][inside] == 0).all()
+        far = d > r + 3
+        assert (after[..., 3][far] == before[..., 3][far]).all()
+        assert np.abs(after[far].astype(int) - before[far]).max() <= 1
+    finally:
+        close(driver, browser)
+
+
+def test_restore_brings_back_the_original(browser, image_server):
+    driver = open_result(browser, image_server.url("coffee.jpg"))
+    try:
+        before = decode(download_bytes(driver))
+        view = open_refine(driver)
+        ActionChains(driver).send_keys("r").perform()  # the Restore shortcut
+        assert driver.find_element("id", "restore").get_attribute("aria-pressed") == "true"
+        r = brush_radius(view)
+        a, b = horizontal_band(before[..., 3], 0, int(r) + 4, 60)
+        a, b = stroke(driver, view, [a, b])
+
+        after = finish(driver)
+        d = distance_to_segment(before.shape, a, b)
+        inside = d <= r - 2
+        assert inside.sum() > 500 and (before[..., 3][inside] == 0).all()
+        assert (after[..., 3][inside] == 255).all()
+        with Image.open(SAMPLES / "coffee.jpg") as im:
+            original = np.asarray(im.convert("RGB"))
+        assert np.abs(after[..., :3][inside].astype(int) - original[inside]).max() <= 2
+        far = d > r + 3
+        assert (after[..., 3][far] == before[..., 3][far]).all()
+    finally:
+        close(driver, browser)
+
+
+def test_undo_reverts_stroke_and_edge_refine(browser, image_server):
+    driver = open_result(browser, image_server.url("coffee.jpg"))
+    try:
+        before = decode(download_bytes(driver))
+        view = open_refine(driver)
+        undo = driver.find_element("id", "undo")
+        assert not undo.is_enabled()
+        r = brush_radius(view)
+        a, b = horizontal_band(before[..., 3], 255, int(r) + 4, 60)
+        stroke(driver, view, [a, b])
+        driver.find_element("id", "edge").click()
+        assert undo.is_enabled()
+        undo.click()  # the Edge refine
+        ActionChains(driver).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()  # the stroke
+        assert not undo.is_enabled()
+        assert driver.find_element("id", "redo").is_enabled()
+
+        after = finish(driver)
+        assert (after[..., 3] == before[..., 3]).all()
+        assert np.abs(after.astype(int) - before).max() <= 1
+    finally:
+        close(driver, browser)
+
+
+def test_edge_refine_changes_only_edges(browser, image_server):
+    driver = open_result(browser, image_server.url("coffee.jpg"))
+    try:
+        before = decode(download_bytes(driver))
+        open_refine(driver)
+        driver.find_element("id", "edge").click()
+        after = finish(driver)
+        alpha0, alpha1 = before[..., 3].astype(int), after[..., 3].astype(int)
+        assert (alpha0 != alpha1).any()
+        # Away from edges and partly transparent pixels (9x9 neighbourhood all
+        # equal, all 0 or 255) nothing moves.
+        windows = sliding_window_view(np.pad(alpha0, 4, mode="edge"), (9, 9))
+        flat = (windows.min(axis=(2, 3)) == windows.max(axis=(2, 3))) & ((alpha0 == 0) | (alpha0 == 255))
+        assert flat.any() and (alpha1[flat] == alpha0[flat]).all()
+        assert (after[..., :3][flat] == before[..., :3][flat]).all()
+    finally:
+        close(driver, browser)
+
+
+def test_background_choice_survives_refine(browser, image_server):
+    driver = open_result(browser, image_server.url("coffee.jpg"))
+    try:
+        transparent = driver.find_element("id", "download").get_attribute("href")
+        driver.find_element("css selector", "input[name=background][value='#000000']").click()
+        wait_for(driver, f"return document.getElementById('download').href !== {transparent!r}",
+                 "the black background was not applied")
+        open_refine(driver)
+        after = finish(driver)
+        assert driver.execute_script(
+            "return document.querySelector('input[name=background]:checked').value") == "#000000"
+        assert (after[..., 3] == 255).all()
+    finally:
+        close(driver, browser)
