@@ -38,3 +38,18 @@ def test_unknown_mode(browser, image_server):
     outcome = browser.remove(image_server.url("coffee.jpg"), mode="turbo", timeout=60)
     assert outcome.state == "failed"
     assert "unknown mode" in outcome.error
+
+
+def test_worker_start_failure_is_shown(browser):
+    """When the worker cannot even create a job, the tab it opens says why."""
+    from urllib.parse import quote
+
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    try:
+        driver.get(browser.url("pages/result/result.html?error=" + quote("Cutout could not start: quota")))
+        assert driver.execute_script("return document.body.dataset.state") == "failed"
+        assert "quota" in driver.find_element("id", "error").text
+    finally:
+        driver.close()
+        driver.switch_to.window(browser.home)

@@ -64,24 +64,41 @@ function restoreBackground() {
   if (radio) radio.checked = true;
 }
 
-async function applyBackground() {
-  const colour = chosenColour();
+function previewBackground(colour) {
   $('stage-figure').style.backgroundImage = colour ? 'none' : '';
   $('stage-figure').style.backgroundColor = colour || '';
-  current.output = await onBackground(current.cutout, colour);
-  $('download').href = ownUrl(current.output);
 }
 
+// Encodes race (a big PNG takes a while): only the newest request may set the output.
+let backgroundRequest = 0;
+let outputUrl = null;
+async function applyBackground() {
+  const request = ++backgroundRequest;
+  const colour = chosenColour();
+  previewBackground(colour);
+  const output = await onBackground(current.cutout, colour);
+  if (request !== backgroundRequest) return;
+  current.output = output;
+  if (outputUrl) URL.revokeObjectURL(outputUrl);
+  outputUrl = URL.createObjectURL(output);
+  $('download').href = outputUrl;
+}
+
+let shown = 0;  // showResult can be re-entered (a re-sent result, bfcache return): newest wins
 async function showResult(data) {
+  const generation = ++shown;
   // The engine owns data.url; copy the bytes so this page keeps them even if
   // the engine is restarted.
-  current.urls.forEach((url) => URL.revokeObjectURL(url));
-  current.urls = [];
   // A cut-out refined by hand (pages/refine/) replaces the engine's.
   const refined = jobId && await readBlob(refineKeys(jobId).refined).catch(() => undefined);
-  current.cutout = refined ?? await (await fetch(data.url)).blob();
+  const cutout = refined ?? await (await fetch(data.url)).blob();
+  const original = data.original_url ? await (await fetch(data.original_url)).blob() : null;
+  if (generation !== shown) return;
+  current.urls.forEach((url) => URL.revokeObjectURL(url));
+  current.urls = [];
+  current.cutout = cutout;
+  current.original = original;
   document.body.dataset.refined = String(Boolean(refined));
-  current.original = data.original_url ? await (await fetch(data.original_url)).blob() : null;
   current.output = current.cutout;
   $('cutout').src = ownUrl(current.cutout);
   $('cutout').dataset.cutout = $('cutout').src;
@@ -112,8 +129,13 @@ async function showResult(data) {
   show('done');
 }
 
-chrome.runtime.onMessage.addListener((message) => {
-  if (message?.target !== Target.PAGE || message.data?.job !== jobId) return false;
+const fromOurExtension = (sender) =>
+  sender.id === chrome.runtime.id && sender.url?.startsWith(chrome.runtime.getURL(''));
+
+chrome.runtime.onMessage.addListener((message, sender) => {
+  if (message?.target !== Target.PAGE || message.data?.job !== jobId || !fromOurExtension(sender)) {
+    return false;
+  }
   switch (message.type) {
     case Type.PROGRESS:
       $('stage').textContent = [STAGE_TEXT[message.data.stage] ?? message.data.stage,
@@ -132,13 +154,22 @@ chrome.runtime.onMessage.addListener((message) => {
 });
 
 // Asking twice is safe: the engine runs a job id once and re-sends a finished
-// result. So when the worker is stopped before it answers, ask again.
+// result. So when the worker is stopped before it answers, ask again; and
+// while the job runs, ask every 20 s, which restarts it should the engine's
+// document have died (a renderer crash) and costs nothing otherwise.
+const RUN_JOB = { target: Target.WORKER, type: Type.RUN_JOB, data: { job: jobId } };
+let watchdog = null;
 async function run(attempts = 4) {
   show('working');
   $('stage').textContent = 'Starting the engine…';
+  clearInterval(watchdog);
+  watchdog = setInterval(() => {
+    if (document.body.dataset.state !== 'working') clearInterval(watchdog);
+    else chrome.runtime.sendMessage(RUN_JOB).catch(() => {});
+  }, 20_000);
   for (let attempt = 1; ; attempt++) {
     try {
-      const reply = await chrome.runtime.sendMessage({ target: Target.WORKER, type: Type.RUN_JOB, data: { job: jobId } });
+      const reply = await chrome.runtime.sendMessage(RUN_JOB);
       if (reply?.error) fail(reply.error);
       return;
     } catch (error) {
@@ -177,10 +208,12 @@ $('redo-mode').addEventListener('change', async () => {
   if (reply?.url) location.replace(reply.url); else fail(reply?.error ?? 'Cutout could not start.');
 });
 $('backgrounds').addEventListener('change', () => applyBackground());
+// Dragging the picker previews with CSS; the full-size PNG is made once, on release.
 $('custom-colour').addEventListener('input', () => {
   document.querySelector('input[name=background][value=custom]').checked = true;
-  applyBackground();
+  previewBackground($('custom-colour').value);
 });
+$('custom-colour').addEventListener('change', () => applyBackground());
 $('compare').addEventListener('click', () => {
   const showOriginal = $('compare').getAttribute('aria-pressed') !== 'true';
   $('compare').setAttribute('aria-pressed', String(showOriginal));
@@ -214,4 +247,7 @@ $('copy').addEventListener('click', async () => {
     $('action-status').textContent = `Could not copy: ${error.message}`;
   }
 });
-if (jobId) run(); else show('open');
+const startError = new URLSearchParams(location.search).get('error');
+if (startError) fail(startError);  // the worker could not even create the job
+else if (jobId) run();
+else show('open');
