@@ -79,6 +79,7 @@ def test_context_menu_opens_result_tab(browser, image_server):
     while time.monotonic() < deadline and job["url"] not in browser.page_targets():
         time.sleep(0.1)
     assert job["url"] in browser.page_targets()
+    browser.close_pages({job["url"]})  # its job would compete with later tests
 
 
 def test_huge_photo_keeps_full_resolution(browser, image_server, fused_model, png_alpha):

@@ -131,6 +131,12 @@ class ExtensionBrowser:
             raise RuntimeError(f"start-job failed: {reply}")
         return reply
 
+    def close_pages(self, urls: set[str]) -> None:
+        """Close tabs the driver does not track (opened by the extension) by URL."""
+        for target in self.cdp("Target.getTargets")["targetInfos"]:
+            if target["type"] == "page" and target["url"] in urls:
+                self.cdp("Target.closeTarget", {"targetId": target["targetId"]})
+
     def page_targets(self) -> list[str]:
         return [t["url"] for t in self.cdp("Target.getTargets")["targetInfos"] if t["type"] == "page"]
 

@@ -85,7 +85,8 @@ def predict_alpha(
     """Foreground alpha (H x W uint8) for an H x W x 4 uint8 image via a fused model.
 
     Dynamic models (with a `size` input) run at `model_input_size(.., model_side)`,
-    the same rule as the browser engine; `model_side` defaults to 1024.
+    the same rule as the browser engine; `model_side` defaults to the model's own
+    size (use `modes.pipeline_options(mode)` to match a mode exactly).
     """
     sess = _session(session_or_path)
     h, w = rgba.shape[:2]
@@ -103,8 +104,8 @@ def predict_alpha(
         work = np.ascontiguousarray(rgba)
     feeds = {"rgba": work[None]}
     if any(i.name == "size" for i in sess.get_inputs()):
-        feeds["size"] = np.array(model_input_size(ww, wh, model_side or 1024, keep_aspect),
-                                 np.int32)
+        side = model_side or _native_side(sess)
+        feeds["size"] = np.array(model_input_size(ww, wh, side, keep_aspect), np.int32)
     (alpha,) = sess.run(["alpha"], feeds)
     alpha = alpha[0]
     if alpha.shape != (wh, ww):
@@ -112,6 +113,14 @@ def predict_alpha(
     if (ww, wh) != (w, h):
         alpha = np.asarray(Image.fromarray(alpha).resize((w, h), Image.Resampling.BILINEAR))
     return alpha
+
+
+def _native_side(sess: ort.InferenceSession) -> int:
+    """The model's own input size, from the fusion spec the toolchain stored in it."""
+    import json
+
+    spec = json.loads(sess.get_modelmeta().custom_metadata_map.get("cutout.fusion", "{}"))
+    return int(max(spec.get("native_size", [1024])))
 
 
 def remove_background(
