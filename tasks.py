@@ -154,8 +154,9 @@ def test(c, k="", browser=True):
     :param browser: also run the headless-Chromium tests (--no-browser: no Chromium
                     needed, and the extension is not built).
     """
-    if browser:
-        build(c)
+    if browser:  # calling tasks directly skips their pre-tasks: run the chain
+        for step in (deps, models, build):
+            step(c)
     args = ["-q", "-rs"]
     if k:
         args += ["-k", k]
