@@ -39,3 +39,12 @@ def test_test_task_runs_pytest(tasks):
     expected = f"{sys.executable} -m pytest -q -rs -k fuse -m 'not browser'"
     c = MockContext(run={expected: Result("")})
     tasks.test.body(c, k="fuse", browser=False)  # no build, no Chromium: only pytest runs
+
+
+def test_test_task_builds_first_when_browser_tests_run(tasks, monkeypatch):
+    called = []
+    for name in ("deps", "models", "build"):
+        monkeypatch.setattr(tasks, name, lambda c, name=name: called.append(name))
+    expected = f"{sys.executable} -m pytest -q -rs"
+    tasks.test.body(MockContext(run={expected: Result("")}), browser=True)
+    assert called == ["deps", "models", "build"]
