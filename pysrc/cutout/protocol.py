@@ -12,6 +12,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+# Engine -> page messages travel on this BroadcastChannel (extension origin only):
+# unlike chrome.runtime messages they do not wake the service worker each time.
+PAGE_CHANNEL = "cutout-pages"
+
+
 class Target:
     WORKER = "worker"  # the service worker
     OFFSCREEN = "offscreen"  # the offscreen document hosting the engine
@@ -115,4 +120,4 @@ class CutoutError(Exception):
 def js_constants() -> dict[str, dict[str, str]]:
     """Targets and types as plain dicts, for the Jinja2-rendered JavaScript."""
     pick = lambda cls: {k: v for k, v in vars(cls).items() if k.isupper()}  # noqa: E731
-    return {"Target": pick(Target), "Type": pick(Type)}
+    return {"Target": pick(Target), "Type": pick(Type), "PAGE_CHANNEL": PAGE_CHANNEL}

@@ -1,6 +1,6 @@
 // The result page: asks the worker to run its job, shows progress, then the
 // cut-out on a checkerboard with a full-resolution Download PNG.
-import { MODES, Target, Type } from '../../messages.js';
+import { MODES, PAGE_CHANNEL, Target, Type } from '../../messages.js';
 import { acceptImages, putBlob, readBlob, refineKeys, startUpload } from '../../lib/uploads.js';
 
 const STAGE_TEXT = {
@@ -129,13 +129,10 @@ async function showResult(data) {
   show('done');
 }
 
-const fromOurExtension = (sender) =>
-  sender.id === chrome.runtime.id && sender.url?.startsWith(chrome.runtime.getURL(''));
-
-chrome.runtime.onMessage.addListener((message, sender) => {
-  if (message?.target !== Target.PAGE || message.data?.job !== jobId || !fromOurExtension(sender)) {
-    return false;
-  }
+// The engine's messages: a BroadcastChannel of the extension origin, so only our
+// own documents can post on it.
+new BroadcastChannel(PAGE_CHANNEL).addEventListener('message', ({ data: message }) => {
+  if (message?.target !== Target.PAGE || message.data?.job !== jobId) return;
   switch (message.type) {
     case Type.PROGRESS:
       $('stage').textContent = [STAGE_TEXT[message.data.stage] ?? message.data.stage,
@@ -150,7 +147,6 @@ chrome.runtime.onMessage.addListener((message, sender) => {
     default:
       console.warn('cutout result page: unknown message type', message.type);
   }
-  return false;
 });
 
 // Asking twice is safe: the engine runs a job id once and re-sends a finished
