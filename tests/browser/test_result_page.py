@@ -21,11 +21,7 @@ def open_result(browser, src):
     return driver
 
 
-def download_bytes(driver) -> bytes:
-    return bytes(driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "fetch(document.getElementById('download').href).then((r) => r.arrayBuffer())"
-        ".then((b) => done(Array.from(new Uint8Array(b))));"))
+from cutout.headless.chromium import download_bytes  # noqa: E402  (re-exported for test_refine)
 
 
 def test_background_colour_compare_and_copy(browser, image_server):

@@ -29,11 +29,9 @@ def test_file_picker_upload(browser, image_server, png_alpha, fused_model):
         # Reloading re-runs the job from the stored upload: nothing is lost.
         driver.refresh()
         assert wait_state(driver) == "done"
-        encoded = driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "fetch(document.getElementById('download').href).then((r) => r.arrayBuffer())"
-            ".then((b) => done(Array.from(new Uint8Array(b))));")
-        alpha = png_alpha(bytes(encoded))
+        from cutout.headless.chromium import download_bytes
+
+        alpha = png_alpha(download_bytes(driver))
         native = predict_alpha(fused_model, load_rgba(image_server.folder / "coffee.jpg"))
         assert alpha.shape == native.shape
         assert abs(alpha.astype(int) - native.astype(int)).mean() / 255 <= 0.01

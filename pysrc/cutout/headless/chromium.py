@@ -35,6 +35,15 @@ def find_binary(candidates: tuple[str, ...], name: str) -> str:
                             "(`invoke deps` does it)")
 
 
+def download_bytes(driver: webdriver.Chrome) -> bytes:
+    """The file the Download button of the result page in `driver`'s tab offers."""
+    encoded = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(document.getElementById('download').href).then((r) => r.blob())"
+        ".then((b) => { const f = new FileReader(); f.onload = () => done(f.result); f.readAsDataURL(b); });")
+    return base64.b64decode(encoded.split(",", 1)[1])
+
+
 @dataclass
 class JobOutcome:
     src: str
@@ -156,11 +165,7 @@ class ExtensionBrowser:
         outcome = JobOutcome(src, state, wall_s=time.monotonic() - start)
         if state == "done":
             outcome.result = json.loads(driver.execute_script("return document.body.dataset.result"))
-            encoded = driver.execute_async_script(
-                "const done = arguments[arguments.length - 1];"
-                "fetch(document.getElementById('download').href).then((r) => r.blob())"
-                ".then((b) => { const f = new FileReader(); f.onload = () => done(f.result); f.readAsDataURL(b); });")
-            outcome.png = base64.b64decode(encoded.split(",", 1)[1])
+            outcome.png = download_bytes(driver)
         else:
             outcome.error = driver.execute_script("return document.getElementById('error').textContent")
         driver.close()
