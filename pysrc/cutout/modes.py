@@ -16,8 +16,9 @@ MAX_WORK_SIDE = 2048
 # Cache Storage bucket of downloaded models (the engine writes it, the options page clears it).
 MODEL_CACHE = "cutout-models-v1"
 
-# Images above this many pixels are refused with a clear message after decoding
-# (a 16k x 16k RGBA bitmap is 1 GiB; composing it would need as much again).
+# Images above this many pixels are refused with a clear message: from the file
+# header before decoding when the format is known (engine/imagesize.py), else
+# after decoding (a 16k x 16k RGBA bitmap is 1 GiB; composing needs as much again).
 MAX_PIXELS = 200_000_000
 
 # Bytes per Range request when downloading a model; a cut download resumes per part.

@@ -44,6 +44,8 @@ def _write_inputs(folder: Path) -> None:
     frames = [Image.new("RGB", (64, 48), c) for c in ((255, 0, 0), (0, 0, 255))]
     frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     (folder / "empty.png").write_bytes(b"")
+    # 30000 x 30000 of one colour: ~1 MB as PNG, 3.6 GB decoded.
+    Image.new("L", (30000, 30000)).save(folder / "bomb.png", optimize=False)
 
 
 @pytest.fixture(scope="session")

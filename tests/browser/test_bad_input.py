@@ -14,6 +14,7 @@ import pytest
         ("corrupt.jpg", "could not be decoded"),
         ("empty.png", "could not be decoded"),
         ("drawing.svg", "SVG"),
+        ("bomb.png", "too large (30000x30000"),
     ],
 )
 def test_bad_file_gives_clear_message(browser, image_server, name, expected):

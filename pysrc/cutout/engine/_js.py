@@ -54,6 +54,12 @@ async def sha256_hex(buffer: Any) -> str:
     return bytes(js.Uint8Array.new(digest).to_py()).hex()
 
 
+async def blob_head(blob: Any, size: int) -> bytes:
+    """The first `size` bytes of a Blob, copied into Python (small: a header)."""
+    buffer = await blob.slice(0, size).arrayBuffer()
+    return bytes(js.Uint8Array.new(buffer).to_py())
+
+
 async def decode(blob: Any, width: int | None = None, height: int | None = None) -> Any:
     """An ImageBitmap of `blob`, optionally resized (high quality) to width x height."""
     options: dict[str, Any] = {"premultiplyAlpha": "none", "imageOrientation": "from-image"}

@@ -9,6 +9,7 @@ from .. import modes
 from ..protocol import CutoutError, Job, JobFailure, JobResult, Progress
 from . import _js, errors
 from .models import ModelRegistry
+from .imagesize import HEADER_BYTES, image_size
 from .naming import cutout_filename
 
 
@@ -156,6 +157,9 @@ class JobRunner:
     async def _decode(self, blob: Any, content_type: str) -> Any:
         if int(blob.size) == 0:
             raise errors.undecodable(content_type)
+        size = image_size(await _js.blob_head(blob, HEADER_BYTES))
+        if size and size[0] * size[1] > modes.MAX_PIXELS:  # refuse before decoding a bomb
+            raise errors.too_large(size[0], size[1], modes.MAX_PIXELS)
         try:
             return await _js.decode(blob)
         except _js.JsError:
