@@ -18,15 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .evaluate import DAVIS, RESULTS
 from .headless.chromium import ExtensionBrowser
 from .headless.servers import ModelHostHandler, StaticServer
 from .modes import get_mode, pipeline_options
 from .native import metrics
 from .native.pipeline import get_session, load_rgba, predict_alpha, time_native
-
-ROOT = Path(__file__).resolve().parents[2]
-DAVIS = ROOT.parent / "shared" / "eval" / "davis345"
-RESULTS = ROOT / "bench" / "results"
+from .toolchain.fetch import REPO_ROOT as ROOT
 
 
 @dataclass

@@ -20,10 +20,11 @@ from PIL import Image
 from .modes import MODES, get_mode, pipeline_options
 from .native import metrics
 from .native.pipeline import get_session, load_rgba, predict_alpha
+from .toolchain.fetch import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-DAVIS = ROOT.parent / "shared" / "eval" / "davis345"
-RESULTS = ROOT / "bench" / "results"
+# The evaluation photos live beside the repository, never in it.
+DAVIS = REPO_ROOT.parent / "shared" / "eval" / "davis345"
+RESULTS = REPO_ROOT / "bench" / "results"
 
 
 def image_ids(every: int) -> list[str]:

@@ -23,6 +23,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from cutout.toolchain.fetch import DEFAULT_CACHE, fetch_npm_tarball
+from cutout.toolchain.rewrite import insert_before
 
 NPM_PACKAGE, NPM_VERSION = "@imgly/background-removal-data", "1.4.5"
 # `npm view @imgly/background-removal-data@1.4.5 dist.integrity`, re-checked on every fetch.
@@ -190,12 +191,7 @@ def make_dynamic(model: onnx.ModelProto, base: int = BASE_SIZE) -> onnx.ModelPro
         )
         sizes.input[1] = hw_name
         fixed += 1
-    order: list[onnx.NodeProto] = []
-    for node in graph.node:
-        order.extend(new_nodes.get(node.name, []))
-        order.append(node)
-    del graph.node[:]
-    graph.node.extend(order)
+    insert_before(graph, new_nodes)
     _drop_unused_constants(graph)
     for value in list(graph.input) + list(graph.output):
         dims = value.type.tensor_type.shape.dim
@@ -283,14 +279,18 @@ def to_fp32(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def dynamic_isnet(original: Path, out: Path, fp32: bool = True) -> Path:
+def load_dynamic(original: Path, fp32: bool = True) -> onnx.ModelProto:
     """Original fp16 ISNet -> single-output, any-size graph (fp32 compute when `fp32`)."""
     model = onnx.load(str(original))
     keep_outputs(model, [OUTPUT_NAME])
     toposort(model.graph)
     make_dynamic(model)
-    if fp32:
-        to_fp32(model)
+    return to_fp32(model) if fp32 else model
+
+
+def dynamic_isnet(original: Path, out: Path, fp32: bool = True) -> Path:
+    """`load_dynamic` saved to `out`."""
+    model = load_dynamic(original, fp32)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))
     return out
@@ -315,11 +315,7 @@ SMALL_BUDGET = 25_000_000  # bytes, the issue's "<= 25 MB"
 
 
 def fp32_dynamic(original: Path) -> onnx.ModelProto:
-    model = onnx.load(str(original))
-    keep_outputs(model, [OUTPUT_NAME])
-    toposort(model.graph)
-    make_dynamic(model)
-    return to_fp32(model)
+    return load_dynamic(original, fp32=True)
 
 
 def int4_plan(

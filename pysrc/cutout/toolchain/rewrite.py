@@ -17,6 +17,17 @@ def _opset(model: onnx.ModelProto) -> int:
     return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
+def insert_before(graph: onnx.GraphProto, new_nodes: dict[str, list[onnx.NodeProto]]) -> None:
+    """Splice `new_nodes[name]` into the graph right before the node called `name`,
+    keeping the topological order the rewrites rely on."""
+    order: list[onnx.NodeProto] = []
+    for node in graph.node:
+        order.extend(new_nodes.get(node.name, []))
+        order.append(node)
+    del graph.node[:]
+    graph.node.extend(order)
+
+
 def pad_conv_channels(model: onnx.ModelProto, multiple: int = 4, min_kernel: int = 2) -> list[str]:
     """Zero-pad the input channels of dense Convs whose channel count is not a multiple of `multiple`.
 
@@ -71,12 +82,7 @@ def pad_conv_channels(model: onnx.ModelProto, multiple: int = 4, min_kernel: int
         else:
             wt.CopyFrom(numpy_helper.from_array(new_w, wt.name))
         done.append(node.name)
-    order: list[onnx.NodeProto] = []
-    for node in graph.node:
-        order.extend(pad_nodes.get(node.name, []))
-        order.append(node)
-    del graph.node[:]
-    graph.node.extend(order)
+    insert_before(graph, pad_nodes)
     # value_info for the rewritten weights / inputs is stale now
     stale = {n for n in padded_inputs.values()} | {i.name for i in graph.initializer}
     keep = [v for v in graph.value_info if v.name not in stale]
