@@ -62,30 +62,34 @@ def models(c, update=False, research=False):
 
 
 @task(pre=[deps, models])
-def build(c, model_host=None):
-    """Write the loadable unpacked extension to build/extension.
+def build(c, model_host=None, remote_models=False):
+    """Write the loadable unpacked extension to build/extension, every model bundled.
 
-    :param model_host: where the extension downloads the models it does not bundle
-                       (default: http://127.0.0.1:8765/, i.e. `invoke serve-models`).
+    :param remote_models: the slim flavour: bundle only the Fast model and download the
+                          others once from the model host.
+    :param model_host: where that flavour downloads them (default: http://127.0.0.1:8765/,
+                       i.e. `invoke serve-models`).
     """
     from cutout.toolchain.build import DEFAULT_MODEL_HOST, build_extension
 
-    info = build_extension(model_host=model_host or DEFAULT_MODEL_HOST)
+    info = build_extension(model_host=model_host or DEFAULT_MODEL_HOST, remote=remote_models)
     print(f"built {info.out} ({info.files} files, {info.bytes / 1e6:.1f} MB)")
 
 
 @task(pre=[build])
-def remove(c, paths, out="out", mode=None):
+def remove(c, paths, out="out", mode=None, backend="auto"):
     """Remove the background of image files through the real extension in headless Chromium.
 
     :param paths: image files: paths or glob patterns, comma-separated ("a.jpg,photos/*.png").
     :param out: folder for <stem>.png cut-outs and timings.json.
-    :param mode: fast (default), balanced or portrait.
+    :param mode: auto (default: the tier's), fast, balanced or portrait.
+    :param backend: auto (the tier's), webgpu or wasm. Headless Chromium here has WebGPU
+                    only as SwiftShader (software, very slow): webgpu is for checks.
     """
     from cutout.headless.runner import format_report, remove_files
     from cutout.toolchain.build import OUT_DIR
 
-    reports = remove_files(expand_paths(paths), Path(out), OUT_DIR, mode)
+    reports = remove_files(expand_paths(paths), Path(out), OUT_DIR, mode, backend=backend)
     for report in reports:
         print(format_report(report))
     failed = [r for r in reports if not r.ok]
@@ -105,16 +109,17 @@ def demo(c, out="out"):
 
 
 @task(pre=[build])
-def bench(c, limit=20, mode="fast"):
+def bench(c, limit=20, mode="fast", backend="wasm"):
     """Benchmark the extension against native onnxruntime on the same model and images.
 
     :param limit: number of images (davis345 when present, else the samples).
     :param mode: processing mode.
+    :param backend: wasm (default), webgpu or auto, as for `invoke remove`.
     """
     from cutout import bench as b
     from cutout.toolchain.build import MODELS_DIR, OUT_DIR
 
-    report = b.run(OUT_DIR, MODELS_DIR, limit=limit, mode=mode)
+    report = b.run(OUT_DIR, MODELS_DIR, limit=limit, mode=mode, backend=backend)
     json_path, png_path = b.write(report)
     print(b.summary(report))
     print(f"wrote {json_path} and {png_path}")

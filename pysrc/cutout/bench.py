@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from .evaluate import DAVIS, RESULTS
-from .headless.chromium import ExtensionBrowser
+from .headless.chromium import ExtensionBrowser, browser_args
+from .headless.runner import webgpu_settings
 from .headless.servers import ModelHostHandler, StaticServer
 from .modes import get_mode, pipeline_options
 from .native import metrics
@@ -99,7 +100,8 @@ class RssSampler:
         self._thread.join()
 
 
-def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fast") -> BenchReport:
+def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fast",
+        backend: str = "wasm") -> BenchReport:
     images, masks = pick_images(limit)
     if not images:
         raise FileNotFoundError("no images to benchmark")
@@ -109,14 +111,15 @@ def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fas
     session = get_session(model_path)
     rows: list[ImageRow] = []
     with StaticServer(images[0].parent) as server, StaticServer(models_dir, ModelHostHandler) as host, \
-            ExtensionBrowser(extension_dir) as browser, RssSampler(browser.profile) as rss:
-        browser.set_settings(modelHost=host.url())
+            ExtensionBrowser(extension_dir, browser_args(backend)) as browser, \
+            RssSampler(browser.profile) as rss:
+        browser.set_settings(modelHost=host.url(), **webgpu_settings(backend))
         # Cold start: engine boot (Pyodide, wheel) + model load + first inference.
-        cold = browser.remove(server.url(images[0].name), mode)
+        cold = browser.remove(server.url(images[0].name), mode, backend=backend)
         if cold.state != "done":
             raise RuntimeError(f"{images[0].name}: {cold.error}")
         for path in images:
-            outcome = browser.remove(server.url(path.name), mode)
+            outcome = browser.remove(server.url(path.name), mode, backend=backend)
             if outcome.state != "done":
                 raise RuntimeError(f"{path.name}: {outcome.error}")
             from io import BytesIO

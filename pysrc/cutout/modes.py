@@ -47,7 +47,16 @@ MODES: dict[str, Mode] = {
     # MODNet matting: soft alpha for hair; people only (poor on other subjects).
     "portrait": Mode("portrait", "Portrait (hair)", "modnet", MAX_WORK_SIDE, 512, keep_aspect=True),
 }
-DEFAULT_MODE = "fast"
+# The default: the engine picks the tier's mode (cutout.tiers: Balanced on a GPU,
+# Fast on the CPU). The user may pin any mode instead.
+AUTO_MODE = "auto"
+DEFAULT_MODE = AUTO_MODE
+
+
+def mode_labels() -> dict[str, str]:
+    """What the popup and options page offer, in order: automatic, then each mode."""
+    return {AUTO_MODE: "Automatic (best for this device)",
+            **{m.name: m.label for m in MODES.values()}}
 
 
 def pipeline_options(mode: Mode) -> dict[str, object]:

@@ -39,6 +39,8 @@ class Type:
     FAILED = "failed"
     # worker -> content: which image is under the pointer of the last right-click
     CLICKED_IMAGE = "clicked-image"
+    # page -> worker -> offscreen: this device's capabilities, tier and timings
+    DEVICE_INFO = "device-info"
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,11 @@ class Job:
 
     id: str
     src: str  # http(s):, data: or upload:<id>/<name> (a file the user opened)
-    mode: str
+    mode: str  # a mode name, or "auto": the default of this device's tier
     model_host: str = ""  # base URL that serves the models not bundled
+    backend: str = "auto"  # "auto" (the tier's), "webgpu" or "wasm"
+    model_side: int | None = None  # dynamic models: input side instead of the mode's
+    webgpu_timeout_ms: float | None = None  # a WebGPU run slower than this falls back
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ class JobResult:
     notes: tuple[str, ...] = ()
     original_url: str = ""  # blob: URL of the image as fetched, for before/after
     mode: str = ""  # the mode it ran in
+    fallback: str = ""  # why it did not run on WebGPU although asked / chosen, if so
 
     def envelope(self) -> Envelope:
         data = asdict(self)

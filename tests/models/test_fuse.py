@@ -87,7 +87,10 @@ def test_any_size_matches_resize_reference(u2netp_fused, u2netp_original, name, 
     Not every image is well-posed here: astronaut shrunk to 150x97 gives a
     mask with 21 % mid-grey pixels, and the sub-level difference between
     PIL's uint8 resize and the graph's float resize moves it by up to 30
-    levels (IoU 0.94). The cases below have decisive masks.
+    levels (IoU 0.94). The cases below have decisive masks. The graph's own
+    resize does not antialias (WebGPU: see test_resizes_run_on_webgpu), so a
+    downscaled input agrees less closely (chelsea 451x300: IoU 0.975); callers
+    feed the model size (tests/models/test_native.py).
     """
     w, h = size
     rgb = _rgb(SAMPLES / f"{name}.jpg", size)
@@ -98,7 +101,7 @@ def test_any_size_matches_resize_reference(u2netp_fused, u2netp_original, name, 
     ref_small = reference_u2netp(u2netp_original, small)
     ref = np.asarray(Image.fromarray(ref_small).resize((w, h), Image.Resampling.BILINEAR))
     iou = _iou(alpha[0], ref)
-    assert iou >= 0.98, f"{size}: IoU {iou:.4f}"
+    assert iou >= 0.95, f"{size}: IoU {iou:.4f}"
 
 
 @pytest.mark.parametrize("h,w", [(1, 1), (1, 700), (3, 2)])
@@ -108,23 +111,14 @@ def test_degenerate_sizes(u2netp_fused, h, w):
     assert alpha.shape == (1, h, w) and cutout.shape == (1, h, w, 4)
 
 
-def test_internal_resize_is_antialiased(u2netp_fused):
-    """Downscaling to 320 must average, like PIL's BILINEAR, not point-sample:
-    on noise the difference is ~25 grey levels without antialias."""
-    model = onnx.load(str(u2netp_fused))
-    model.graph.output.append(
-        onnx.helper.make_tensor_value_info("cutout/small", onnx.TensorProto.FLOAT, None)
-    )
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    noise = np.random.default_rng(0).integers(0, 256, (1280, 960, 4), dtype=np.uint8)
-    (small,) = sess.run(["cutout/small"], {"rgba": noise[None]})
-    small = small[0].transpose(1, 2, 0)
-    pil = np.asarray(
-        Image.fromarray(noise[..., :3]).resize((320, 320), Image.Resampling.BILINEAR)
-    ).astype(np.float32)
-    # Interior only: onnxruntime weights the outermost pixel ring differently.
-    diff = np.abs(small - pil)[1:-1, 1:-1]
-    assert diff.mean() < 0.5 and diff.max() < 1.5, (diff.mean(), diff.max())
+def test_resizes_run_on_webgpu(u2netp_fused):
+    """onnxruntime-web's WebGPU EP rejects Resize with antialias=1 at run time, so
+    no fused Resize may ask for it (callers antialias: modes.feed_size)."""
+    resizes = [n for n in onnx.load(str(u2netp_fused)).graph.node if n.op_type == "Resize"]
+    assert resizes
+    for node in resizes:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        assert attrs.get("antialias", 0) == 0, node.name
 
 
 def test_fusion_is_deterministic(u2netp_fused, u2netp_original, tmp_path):

@@ -73,9 +73,9 @@ def test_model_input_size_rules():
 def test_every_mode_names_a_model_and_unknown_modes_fail():
     import pytest
 
-    from cutout.modes import DEFAULT_MODE, MODES, get_mode
+    from cutout.modes import DEFAULT_MODE, MODES, get_mode, mode_labels
 
-    assert DEFAULT_MODE in MODES
+    assert DEFAULT_MODE in mode_labels() and list(mode_labels())[1:] == list(MODES)
     assert {m.model for m in MODES.values()} >= {"u2netp"}
     with pytest.raises(ValueError, match="unknown mode"):
         get_mode("turbo")

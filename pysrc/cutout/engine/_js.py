@@ -85,30 +85,81 @@ def int32_tensor(values: list[int]) -> Any:
     return ort.Tensor.new("int32", js.Int32Array.new(to_js(values)), to_js([len(values)]))
 
 
-async def create_session(model_bytes: Any, providers: list[str]) -> Any:
+async def create_session(model_bytes: Any, backend: str) -> Any:
+    """An InferenceSession on "wasm" (the plain WASM build, loaded with the page) or
+    "webgpu" (onnxruntime-web's WebGPU build, imported on first use only)."""
     # disable_quant_qdq: fold weight-only DequantizeLinear into fp32 weights at
     # load; otherwise onnxruntime keeps the QDQ pairs and int8 models run ~25 %
     # slower than fp32 (measured natively; ORT-web flattens `extra` to "a.b" keys).
-    options = {"executionProviders": providers, "graphOptimizationLevel": "all",
+    options = {"executionProviders": [backend], "graphOptimizationLevel": "all",
                "extra": {"session": {"disable_quant_qdq": "1"}}}
-    return await ort.InferenceSession.create(model_bytes, to_js(options))
+    runtime = ort if backend == "wasm" else await cutout_host.webgpuOrt()
+    return await runtime.InferenceSession.create(model_bytes, to_js(options))
+
+
+async def gpu_adapter() -> Any:
+    """The browser's WebGPU adapter (high-performance preference), or None."""
+    gpu = getattr(js.navigator, "gpu", None)
+    if gpu is None:
+        return None
+    adapter = await gpu.requestAdapter(to_js({"powerPreference": "high-performance"}))
+    return None if adapter is None or type(adapter).__name__ == "JsNull" else adapter
+
+
+def adapter_facts(adapter: Any) -> dict[str, Any]:
+    info = getattr(adapter, "info", None)
+    limits = adapter.limits
+
+    def text(name: str) -> str:
+        return str(getattr(info, name, "") or "") if info is not None else ""
+
+    return {"vendor": text("vendor"), "architecture": text("architecture"),
+            "description": text("description"),
+            "shader_f16": bool(adapter.features.has("shader-f16")),
+            "max_buffer_size": int(limits.maxBufferSize),
+            "max_storage_buffer_binding_size": int(limits.maxStorageBufferBindingSize),
+            "is_fallback": bool(getattr(info, "isFallbackAdapter", False)
+                                or getattr(adapter, "isFallbackAdapter", False))}
+
+
+def host_facts() -> dict[str, Any]:
+    nav = js.navigator
+    memory = getattr(nav, "deviceMemory", None)
+    return {"cores": int(getattr(nav, "hardwareConcurrency", 1) or 1),
+            "device_memory_gb": float(memory) if memory else None,
+            "wasm_simd": bool(cutout_host.wasmSimd()),
+            "wasm_threads": bool(getattr(js, "SharedArrayBuffer", None) is not None)}
+
+
+def watch_device_lost(callback: Any) -> None:
+    """Call `callback(message)` once if the WebGPU device onnxruntime uses is lost."""
+    cutout_host.watchDeviceLost(callback)
+
+
+def load_store(key: str) -> str | None:
+    value = js.localStorage.getItem(key)
+    return None if value is None else str(value)
+
+
+def save_store(key: str, value: str) -> None:
+    js.localStorage.setItem(key, value)
 
 
 async def run_session(session: Any, feeds: dict[str, Any]) -> Any:
     return await session.run(to_js(feeds))
 
 
-async def compose_png(full: Any, cutout_rgba: Any, work_w: int, work_h: int) -> Any:
+async def compose_png(full: Any, cutout_rgba: Any, feed_w: int, feed_h: int) -> Any:
     """PNG blob of `full` (ImageBitmap, original size) masked by the alpha of `cutout_rgba`.
 
-    The mask (model work size) is stretched onto the original with canvas'
+    The mask (model input size) is stretched onto the original with canvas'
     bilinear filter and applied with `destination-in`, so the full-resolution
     photo keeps its pixels and only gains an alpha channel.
     """
-    mask = js.OffscreenCanvas.new(work_w, work_h)
+    mask = js.OffscreenCanvas.new(feed_w, feed_h)
     pixels = js.Uint8ClampedArray.new(cutout_rgba.buffer, cutout_rgba.byteOffset,
                                       cutout_rgba.length)
-    mask.getContext("2d").putImageData(js.ImageData.new(pixels, work_w, work_h), 0, 0)
+    mask.getContext("2d").putImageData(js.ImageData.new(pixels, feed_w, feed_h), 0, 0)
     canvas = js.OffscreenCanvas.new(full.width, full.height)
     ctx = canvas.getContext("2d")
     ctx.drawImage(full, 0, 0)
@@ -127,6 +178,13 @@ def revoke_blob_url(url: str) -> None:
 
 def wasm_threads() -> int:
     return int(ort.env.wasm.numThreads or 1)
+
+
+async def with_timeout(awaitable: Any, ms: float) -> Any:
+    """`awaitable`'s result, or TimeoutError after `ms` (the awaitable keeps running)."""
+    import asyncio
+
+    return await asyncio.wait_for(awaitable, ms / 1000)
 
 
 def js_uint8(buffer: Any) -> Any:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .. import modes
+from .. import modes, tiers
 from ..protocol import CutoutError, Job, JobFailure, JobResult, Progress
 from . import _js, errors
+from .device import Device
 from .models import ModelRegistry
 from .imagesize import HEADER_BYTES, image_size
 from .naming import cutout_filename
@@ -21,8 +22,9 @@ class JobRunner:
     runs does nothing, asking after it finished re-sends its result. The
     worker may be stopped and the page reloaded at any moment, and both ask again."""
 
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(self, registry: ModelRegistry, device: Device) -> None:
         self.registry = registry
+        self.device = device
         self.finished: dict[str, JobResult] = {}
         self.running: dict[str, asyncio.Task[Any]] = {}
 
@@ -59,12 +61,17 @@ class JobRunner:
         _js.post(Progress(job.id, stage, detail).envelope().to_dict())
 
     async def _run(self, job: Job) -> JobResult:
+        name = job.mode if job.mode not in ("", modes.AUTO_MODE) else await self.device.default_mode()
         try:
-            mode = modes.get_mode(job.mode)
+            mode = modes.get_mode(name)
         except ValueError as e:
             raise CutoutError("bad-mode", str(e)) from None
+        try:
+            plan, fallback = await self.device.plan(job.backend or "auto")
+        except ValueError as e:
+            raise CutoutError("bad-backend", str(e)) from None
         timings: dict[str, float] = {}
-        notes: list[str] = []
+        notes: list[str] = [fallback] if fallback else []
         t0 = _js.now_ms()
 
         self._progress(job, "fetching")
@@ -89,34 +96,42 @@ class JobRunner:
             pixels = _js.rgba_pixels(work)
             if work is not full:
                 work.close()
+            info = await self.registry.info(mode.model)
+            feed_h, feed_w = info.native_size
+            if info.dynamic:
+                feed_h, feed_w = modes.model_input_size(
+                    work_w, work_h, job.model_side or mode.model_side or max(info.native_size),
+                    mode.keep_aspect)
+                notes.append(f"Model input {feed_w}x{feed_h}.")
+            # The model graphs cannot antialias on WebGPU: the resize graph (WASM)
+            # shrinks the photo to the model's input first, as natively.
+            feed = await self._resize(pixels, work_w, work_h, feed_w, feed_h)
             t2 = _js.now_ms()
             timings["decode"] = t2 - t1
 
-            self._progress(job, "loading-model", mode.model)
-            model = await self.registry.get(
-                mode.model, job.model_host,
-                lambda done, total: self._progress(
-                    job, "downloading-model" if done < total else "loading-model",
-                    f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if done < total else mode.model))
-            t3 = _js.now_ms()
-            timings["model_load"] = t3 - t2
-
-            self._progress(job, "inferring", model.backend)
-            # Session creation and inference hold this thread for seconds: let the
-            # progress message leave before they start, or the page shows a stale stage.
-            await _js.next_task()
-            size = None
-            if model.info.dynamic:
-                size = modes.model_input_size(work_w, work_h,
-                                              mode.model_side or model.info.native_size,
-                                              mode.keep_aspect)
-                notes.append(f"Model input {size[1]}x{size[0]}.")
-            cutout = await self._infer(model.session, pixels, work_w, work_h, size)
+            model, cutout, t3 = None, None, t2
+            for backend in plan:
+                try:
+                    model, cutout, t3 = await self._infer_on(job, mode, backend, feed,
+                                                             feed_w, feed_h, info.dynamic)
+                    break
+                except (_js.JsError, TimeoutError) as e:
+                    if backend == tiers.WASM:
+                        raise
+                    reason = (f"no answer within {self._webgpu_timeout(job) / 1000:.0f} s"
+                              if isinstance(e, TimeoutError) else _short(str(e)))
+                    self.device.webgpu_failed(reason)
+                    self.registry.drop(tiers.WEBGPU)
+                    fallback = f"WebGPU failed ({reason}); ran on the CPU (WebAssembly) instead."
+                    notes.append(fallback)
+            assert model is not None and cutout is not None
             t4 = _js.now_ms()
+            timings["model_load"] = t3 - t2
             timings["inference"] = t4 - t3
+            self.device.record(mode.name, model.backend.split(" ")[0], timings["inference"])
 
             self._progress(job, "composing")
-            png = await _js.compose_png(full, cutout, work_w, work_h)
+            png = await _js.compose_png(full, cutout, feed_w, feed_h)
             timings["compose"] = _js.now_ms() - t4
         finally:
             full.close()
@@ -126,7 +141,7 @@ class JobRunner:
         result = JobResult(job.id, url, cutout_filename(job.src), width, height,
                            int(png.size), model.info.id, model.backend,
                            {k: round(v, 1) for k, v in timings.items()}, tuple(notes),
-                           _js.blob_url(blob), mode.name)
+                           _js.blob_url(blob), mode.name, fallback)
         self._keep(result)
         _js.post(result.envelope().to_dict())
         return result
@@ -165,14 +180,53 @@ class JobRunner:
         except _js.JsError:
             raise errors.undecodable(content_type) from None
 
-    async def _infer(self, session: Any, pixels: Any, width: int, height: int,
-                     size: tuple[int, int] | None) -> Any:
-        feeds = {"rgba": _js.uint8_tensor(pixels, [1, height, width, 4])}
-        if size is not None:
-            feeds["size"] = _js.int32_tensor(list(size))
-        outputs = await _js.run_session(session, feeds)
-        cutout = outputs.cutout
-        data = cutout.data
-        for name in ("alpha",):
-            getattr(outputs, name).dispose()
-        return data
+    def _webgpu_timeout(self, job: Job) -> float:
+        return job.webgpu_timeout_ms or tiers.WEBGPU_RUN_TIMEOUT_MS
+
+    async def _infer_on(self, job: Job, mode: modes.Mode, backend: str, feed: Any,
+                        width: int, height: int, dynamic: bool) -> tuple[Any, Any, float]:
+        """Load `mode`'s model on `backend` and run it on the model-sized `feed`; returns
+        (model, cutout RGBA, time the run started). WebGPU runs are bounded by a timeout."""
+        self._progress(job, "loading-model", f"{mode.model} ({backend})")
+        model = await self.registry.get(
+            mode.model, backend, job.model_host,
+            lambda done, total: self._progress(
+                job, "downloading-model" if done < total else "loading-model",
+                f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if done < total else mode.model))
+        if backend == tiers.WEBGPU:
+            _js.watch_device_lost(self._device_lost)
+        self._progress(job, "inferring", model.backend)
+        # Session creation and inference hold this thread for seconds: let the
+        # progress message leave before they start, or the page shows a stale stage.
+        await _js.next_task()
+        started = _js.now_ms()
+        feeds = {"rgba": _js.uint8_tensor(feed, [1, height, width, 4])}
+        if dynamic:
+            feeds["size"] = _js.int32_tensor([height, width])
+        run = _js.run_session(model.session, feeds)
+        if backend == tiers.WEBGPU:
+            outputs = await _js.with_timeout(run, self._webgpu_timeout(job))
+        else:
+            outputs = await run
+        outputs.alpha.dispose()
+        return model, outputs.cutout.data, started
+
+    def _device_lost(self, message: Any) -> None:
+        self.device.webgpu_failed(f"device lost: {message}")
+        self.registry.drop(tiers.WEBGPU)
+
+    async def _resize(self, pixels: Any, width: int, height: int,
+                      to_w: int, to_h: int) -> Any:
+        if (width, height) == (to_w, to_h):
+            return pixels
+        session = await self.registry.resize_session()
+        outputs = await _js.run_session(session, {
+            "rgba": _js.uint8_tensor(pixels, [1, height, width, 4]),
+            "size": _js.int32_tensor([to_h, to_w])})
+        return outputs.resized.data
+
+
+def _short(message: str, limit: int = 200) -> str:
+    """The first line of an onnxruntime / WebGPU error, bounded for a note."""
+    line = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    return line if len(line) <= limit else line[:limit - 1] + "…"

@@ -20,6 +20,7 @@ from ..protocol import CutoutError
 from . import _js
 
 MANIFEST_PATH = "models/manifest.json"
+RESIZE_PATH = "models/resize.onnx"
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -30,15 +31,16 @@ class ModelInfo:
     file: str
     bytes: int
     sha256: str
-    native_size: int
+    native_size: tuple[int, int]  # (height, width) the model was made for
     bundled: bool = True
     dynamic: bool = False
 
     @classmethod
     def from_manifest(cls, entry: dict[str, Any]) -> ModelInfo:
         size = entry["native_size"]
+        size = (size, size) if isinstance(size, int) else size
         return cls(entry["id"], entry["file"], int(entry["bytes"]), entry["sha256"],
-                   int(size if isinstance(size, int) else max(size)),
+                   (int(size[0]), int(size[1])),
                    bool(entry.get("bundled", True)), bool(entry.get("dynamic", False)))
 
     @property
@@ -67,6 +69,7 @@ class ModelRegistry:
         # One load per model even when jobs overlap: a second download would
         # race the first for the cached parts and build a second session.
         self._pending: dict[str, asyncio.Future[LoadedModel]] = {}
+        self._resize: Any = None
 
     async def manifest(self) -> dict[str, ModelInfo]:
         if self._manifest is None:
@@ -75,27 +78,55 @@ class ModelRegistry:
             self._manifest = {m["id"]: ModelInfo.from_manifest(m) for m in raw["models"]}
         return self._manifest
 
-    async def get(self, model_id: str, host: str, progress: ProgressFn) -> LoadedModel:
-        if model_id in self._loaded:
-            return self._loaded[model_id]
-        pending = self._pending.get(model_id)
-        if pending is None:
-            pending = asyncio.ensure_future(self._load(model_id, host, progress))
-            self._pending[model_id] = pending
-            pending.add_done_callback(lambda _: self._pending.pop(model_id, None))
-        return await asyncio.shield(pending)
-
-    async def _load(self, model_id: str, host: str, progress: ProgressFn) -> LoadedModel:
+    async def info(self, model_id: str) -> ModelInfo:
         models = await self.manifest()
         if model_id not in models:
             raise CutoutError("model-missing", f"The model {model_id!r} is not part of this build.")
-        info = models[model_id]
+        return models[model_id]
+
+    async def get(self, model_id: str, backend: str, host: str,
+                  progress: ProgressFn) -> LoadedModel:
+        """The model's session on `backend` ("wasm" or "webgpu"), loaded once."""
+        key = f"{model_id}@{backend}"
+        if key in self._loaded:
+            return self._loaded[key]
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(model_id, backend, host, progress))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _load(self, model_id: str, backend: str, host: str,
+                    progress: ProgressFn) -> LoadedModel:
+        info = await self.info(model_id)
         buffer = await (bundled_bytes(info) if info.bundled else cached_or_downloaded(info, host, progress))
         await _js.next_task()  # let progress messages out: creating a session blocks for seconds
-        session = await _js.create_session(_js.js_uint8(buffer), ["wasm"])
-        loaded = LoadedModel(info, session, f"wasm ({_js.wasm_threads()} threads)")
-        self._loaded[model_id] = loaded
+        session = await _js.create_session(_js.js_uint8(buffer), backend)
+        label = f"wasm ({_js.wasm_threads()} threads)" if backend == "wasm" else "webgpu"
+        loaded = LoadedModel(info, session, label)
+        self._loaded[f"{model_id}@{backend}"] = loaded
         return loaded
+
+    def drop(self, backend: str) -> None:
+        """Forget the sessions of `backend` (after a lost device they are unusable)."""
+        for key in [k for k, m in self._loaded.items() if k.endswith(f"@{backend}")]:
+            session = self._loaded.pop(key).session
+            try:
+                session.release()
+            except _js.JsError:
+                pass
+
+    async def resize_session(self) -> Any:
+        """The antialiasing resize graph (toolchain.fuse.resize_model), always on WASM:
+        the WebGPU EP cannot antialias, and the native pipeline runs the same graph."""
+        if self._resize is None:
+            response = await _js.fetch(_js.extension_url(RESIZE_PATH), credentials="omit")
+            if not response.ok:
+                raise CutoutError("model-missing", f"{RESIZE_PATH} is missing from this build.")
+            self._resize = await _js.create_session(_js.js_uint8(await response.arrayBuffer()),
+                                                    "wasm")
+        return self._resize
 
 
 async def bundled_bytes(info: ModelInfo) -> Any:

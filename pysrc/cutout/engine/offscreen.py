@@ -7,11 +7,13 @@ from typing import Any
 from ..modes import DEFAULT_MODE
 from ..protocol import Envelope, Job, Target, Type
 from . import _js
+from .device import Device
 from .jobs import JobRunner
 from .models import ModelRegistry
 
 _registry = ModelRegistry()
-_runner = JobRunner(_registry)
+_device = Device()
+_runner = JobRunner(_registry, _device)
 
 
 def handle(raw: Any) -> Any:
@@ -21,8 +23,30 @@ def handle(raw: Any) -> Any:
         return None
     if message.type == Type.REMOVE:
         data = message.data
+        side, timeout = data.get("modelSide"), data.get("webgpuTimeoutMs")
         job = Job(str(data["id"]), str(data["src"]), str(data.get("mode") or DEFAULT_MODE),
-                  str(data.get("modelHost") or ""))
+                  str(data.get("modelHost") or ""), str(data.get("backend") or "auto"),
+                  model_side(side), float(timeout) if timeout else None)
         return _js.to_js({"job": job.id, "state": _runner.submit(job)})
+    if message.type == Type.DEVICE_INFO:
+        return _device_info()
     print(f"cutout engine: unknown message type {message.type!r}")
     return None
+
+
+def model_side(value: Any) -> int | None:
+    """A requested input side for dynamic models: a multiple of 32 in 64..2048."""
+    if value in (None, ""):
+        return None
+    side = int(value)
+    return side if 64 <= side <= 2048 and side % 32 == 0 else None
+
+
+def _device_info() -> Any:
+    """A Future (thenable in JS) of what the options page shows about this device."""
+    import asyncio
+
+    async def describe() -> Any:
+        return _js.to_js(await _device.describe())
+
+    return asyncio.ensure_future(describe())

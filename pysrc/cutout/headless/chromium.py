@@ -35,6 +35,16 @@ def find_binary(candidates: tuple[str, ...], name: str) -> str:
                             "(`invoke deps` does it)")
 
 
+# Headless Chromium has a WebGPU adapter only with this switch: SwiftShader, a
+# software renderer (correct, far too slow to time). Without it there is none.
+WEBGPU_ARGS = ("--enable-unsafe-webgpu",)
+
+
+def browser_args(backend: str | None) -> tuple[str, ...]:
+    """Chromium switches for a run that asks for `backend`."""
+    return WEBGPU_ARGS if backend == "webgpu" else ()
+
+
 def download_bytes(driver: webdriver.Chrome) -> bytes:
     """The file the Download button of the result page in `driver`'s tab offers."""
     encoded = driver.execute_async_script(
@@ -78,6 +88,8 @@ class ExtensionBrowser:
         self.driver = webdriver.Chrome(options=options, service=service)
         try:
             self.driver.set_script_timeout(600)
+            # Long scripts (a SwiftShader WebGPU run) outlast the 120 s HTTP default.
+            self.driver.command_executor._client_config.timeout = 900
             self.extension_id = self._find_extension_id()
             self.home = self.driver.current_window_handle
         except Exception:
@@ -127,7 +139,8 @@ class ExtensionBrowser:
             if target.get("type") == "service_worker" and self.extension_id in target.get("url", ""):
                 self.cdp("Target.closeTarget", {"targetId": target["targetId"]})
 
-    def start_job(self, src: str, mode: str | None = None, open_tab: bool = False) -> dict[str, str]:
+    def start_job(self, src: str, mode: str | None = None, open_tab: bool = False,
+                  backend: str | None = None, model_side: int | None = None) -> dict[str, str]:
         """Start a job through the worker's entry point (the one the context menu calls).
 
         With open_tab the worker opens the result tab itself, as after a
@@ -135,7 +148,8 @@ class ExtensionBrowser:
         driver normally shows the result page in a tab of its own instead.
         """
         reply = self.send({"target": "worker", "type": "start-job",
-                           "data": {"src": src, "mode": mode, "open": open_tab}})
+                           "data": {"src": src, "mode": mode, "open": open_tab,
+                                    "backend": backend, "modelSide": model_side}})
         if not isinstance(reply, dict) or "id" not in reply:
             raise RuntimeError(f"start-job failed: {reply}")
         return reply
@@ -172,8 +186,10 @@ class ExtensionBrowser:
         driver.switch_to.window(self.home)
         return outcome
 
-    def remove(self, src: str, mode: str | None = None, timeout: float = 300) -> JobOutcome:
-        return self.wait_for_job(self.start_job(src, mode), src, timeout)
+    def remove(self, src: str, mode: str | None = None, timeout: float = 300,
+               backend: str | None = None, model_side: int | None = None) -> JobOutcome:
+        return self.wait_for_job(self.start_job(src, mode, backend=backend, model_side=model_side),
+                                 src, timeout)
 
     def console_log(self) -> list[dict[str, Any]]:
         return self.driver.get_log("browser")

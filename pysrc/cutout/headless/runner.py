@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from selenium.common.exceptions import WebDriverException
 
-from .chromium import ExtensionBrowser, JobOutcome
+from .chromium import ExtensionBrowser, JobOutcome, browser_args
 from .servers import ModelHostHandler, StaticServer
 
 
@@ -29,12 +29,14 @@ class FileReport:
     height: int = 0
     model: str = ""
     backend: str = ""
+    fallback: str = ""  # why it did not run on the backend asked for, if so
     timings_ms: dict[str, float] | None = None
     wall_s: float = 0.0
 
 
 def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
-                 mode: str | None = None, models_dir: Path | None = None) -> list[FileReport]:
+                 mode: str | None = None, models_dir: Path | None = None,
+                 backend: str = "auto") -> list[FileReport]:
     """Cut out each file; models not bundled are served from `models_dir` (the
     build's converted models) as the model host."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -57,10 +59,12 @@ def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
                         reports.append(FileReport(str(path), False, error="no such file"))
                         continue
                     if browser is None:
-                        browser = ExtensionBrowser(extension_dir)
-                        browser.set_settings(modelHost=host.url())
+                        browser = ExtensionBrowser(extension_dir, browser_args(backend))
+                        browser.set_settings(modelHost=host.url(), **webgpu_settings(backend))
                     try:
-                        outcome = browser.remove(server.url(served[path]), mode)
+                        # SwiftShader's WebGPU takes minutes per photo: allow for it.
+                        outcome = browser.remove(server.url(served[path]), mode, backend=backend,
+                                                 timeout=900 if backend == "webgpu" else 300)
                     except (WebDriverException, TimeoutError) as e:
                         # A crashed tab or a hung job costs this file, not the others:
                         # start a fresh browser for the next one.
@@ -76,6 +80,12 @@ def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
     return reports
 
 
+def webgpu_settings(backend: str) -> dict[str, int]:
+    """A run that asks for WebGPU waits for it: SwiftShader, the only adapter of
+    headless Chromium here, takes minutes where the engine's hang guard is 60 s."""
+    return {"webgpuTimeoutMs": 900_000} if backend == "webgpu" else {}
+
+
 def _report(path: Path, outcome: JobOutcome, out_dir: Path, taken: set[Path]) -> FileReport:
     if outcome.state != "done":
         return FileReport(str(path), False, error=outcome.error, wall_s=round(outcome.wall_s, 3))
@@ -87,7 +97,8 @@ def _report(path: Path, outcome: JobOutcome, out_dir: Path, taken: set[Path]) ->
     target.write_bytes(outcome.png)
     r = outcome.result
     return FileReport(str(path), True, str(target), "", r["width"], r["height"], r["model"],
-                      r["backend"], r["timings_ms"], round(outcome.wall_s, 3))
+                      r["backend"], r.get("fallback", ""), r["timings_ms"],
+                      round(outcome.wall_s, 3))
 
 
 def format_report(report: FileReport) -> str:
@@ -97,4 +108,5 @@ def format_report(report: FileReport) -> str:
     return (f"{report.path} -> {report.output}  {report.width}x{report.height}  "
             f"{t.get('total', 0) / 1000:.2f} s in the engine (model {t.get('inference', 0) / 1000:.2f} s, "
             f"load {t.get('model_load', 0) / 1000:.2f} s), {report.wall_s:.2f} s wall  "
-            f"{report.model} on {report.backend}")
+            f"{report.model} on {report.backend}"
+            + (f" (fallback: {report.fallback})" if report.fallback else ""))

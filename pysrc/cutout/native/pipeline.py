@@ -8,6 +8,7 @@ this one directly.
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 import time
@@ -102,17 +103,41 @@ def predict_alpha(
         work[..., 3] = 255
     else:
         work = np.ascontiguousarray(rgba)
-    feeds = {"rgba": work[None]}
-    if any(i.name == "size" for i in sess.get_inputs()):
-        side = model_side or _native_side(sess)
-        feeds["size"] = np.array(model_input_size(ww, wh, side, keep_aspect), np.int32)
+    dynamic = any(i.name == "size" for i in sess.get_inputs())
+    if dynamic:
+        fh, fw = model_input_size(ww, wh, model_side or _native_side(sess), keep_aspect)
+    else:
+        fh, fw = _native_hw(sess)
+    # The model graph cannot antialias (WebGPU), so the same resize graph as in
+    # the browser shrinks the photo to the model's input first (toolchain.fuse).
+    (feed,) = _resize_session().run(None, {"rgba": work[None],
+                                           "size": np.array((fh, fw), np.int32)})
+    feeds = {"rgba": feed}
+    if dynamic:
+        feeds["size"] = np.array((fh, fw), np.int32)
     (alpha,) = sess.run(["alpha"], feeds)
     alpha = alpha[0]
-    if alpha.shape != (wh, ww):
-        raise RuntimeError(f"model returned alpha {alpha.shape}, expected {(wh, ww)}")
-    if (ww, wh) != (w, h):
+    if alpha.shape != (fh, fw):
+        raise RuntimeError(f"model returned alpha {alpha.shape}, expected {(fh, fw)}")
+    if (fw, fh) != (w, h):
         alpha = np.asarray(Image.fromarray(alpha).resize((w, h), Image.Resampling.BILINEAR))
     return alpha
+
+
+@functools.cache
+def _resize_session() -> ort.InferenceSession:
+    from cutout.toolchain.fuse import resize_model
+
+    return ort.InferenceSession(resize_model().SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+
+
+def _native_hw(sess: ort.InferenceSession) -> tuple[int, int]:
+    import json
+
+    spec = json.loads(sess.get_modelmeta().custom_metadata_map.get("cutout.fusion", "{}"))
+    size = spec.get("native_size", [320, 320])
+    return int(size[0]), int(size[1])
 
 
 def _native_side(sess: ort.InferenceSession) -> int:

@@ -21,6 +21,7 @@ import jinja2
 
 from .. import modes, protocol
 from .fetch import DEFAULT_CACHE, REPO_ROOT
+from .fuse import RESIZE_FILE, resize_model
 from .vendor import VENDORED
 
 TEMPLATE_DIR = REPO_ROOT / "extension"
@@ -56,7 +57,7 @@ def template_context(wheel_name: str, model_host: str = DEFAULT_MODEL_HOST) -> d
         "offscreen_path": "offscreen/offscreen.html",
         "result_path": "pages/result/result.html",
         "default_mode": modes.DEFAULT_MODE,
-        "modes": {m.name: m.label for m in modes.MODES.values()},
+        "modes": modes.mode_labels(),
         "wheel_path": f"engine/{wheel_name}",
         "model_host": model_host,
         "model_cache": modes.MODEL_CACHE,
@@ -131,15 +132,20 @@ def draw_icons(dest: Path) -> None:
 
 
 def copy_models(extension_dir: Path, models_dir: Path = MODELS_DIR, manifest: Path = MANIFEST,
-                bundle: set[str] | None = None) -> list[str]:
-    """Bundle the models the manifest marks as bundled (the fast tier), or the ids in
-    `bundle`; the rest are left to the model host."""
+                bundle: set[str] | None = None, remote: bool = False) -> list[str]:
+    """Bundle every model (the default: every mode works offline right after Load
+    unpacked), or with `remote` only those the manifest marks as bundled (the fast
+    tier; the slim flavour downloads the rest from the model host), or the ids in
+    `bundle`. The antialiasing resize graph is always bundled."""
     data = json.loads(manifest.read_text())
-    if bundle is not None:
-        for model in data["models"]:
+    for model in data["models"]:
+        if bundle is not None:
             model["bundled"] = model["id"] in bundle
+        elif not remote:
+            model["bundled"] = True
     target = extension_dir / "models"
     target.mkdir(parents=True, exist_ok=True)
+    (target / RESIZE_FILE).write_bytes(resize_model().SerializeToString(deterministic=True))
     bundled = [m for m in data["models"] if m.get("bundled", True)]
     for model in bundled:
         source = models_dir / model["file"]
@@ -154,7 +160,7 @@ def copy_models(extension_dir: Path, models_dir: Path = MODELS_DIR, manifest: Pa
 
 def build_extension(out: Path = OUT_DIR, cache: Path = DEFAULT_CACHE,
                     model_host: str = DEFAULT_MODEL_HOST,
-                    bundle: set[str] | None = None) -> BuildInfo:
+                    bundle: set[str] | None = None, remote: bool = False) -> BuildInfo:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -162,7 +168,7 @@ def build_extension(out: Path = OUT_DIR, cache: Path = DEFAULT_CACHE,
     render_tree(TEMPLATE_DIR, out, template_context(wheel.name, model_host))
     for package in VENDORED:
         package.vendor(out, cache)
-    copy_models(out, bundle=bundle)
+    copy_models(out, bundle=bundle, remote=remote)
     draw_icons(out / "icons")
     files = [p for p in out.rglob("*") if p.is_file()]
     return BuildInfo(out, wheel, len(files), sum(p.stat().st_size for p in files))

@@ -11,8 +11,14 @@ these names, types and shapes):
 Pre- and post-processing live inside the graph because onnxruntime does them
 an order of magnitude faster than Python under Pyodide (4000x3000 pre/post:
 1.22 s -> 0.14 s), and uint8 tensors are 4x smaller to move across the
-JS/Python boundary. Only ops of onnxruntime's CPU EP are used, since
-onnxruntime-web's WASM backend is that EP.
+JS/Python boundary. Only ops that both onnxruntime-web backends run are used: the WASM backend
+(onnxruntime's CPU EP) and the WebGPU EP. The WebGPU EP has no antialiased
+Resize ("The antialias attribute of Resize operator is NOT implemented",
+Chromium 156, onnxruntime-web 1.30), so the graph's resizes are plain bilinear
+and callers feed it the model's own input size, shrunk beforehand by the
+separate `resize_model()` graph (antialiased, always on WASM / the CPU EP, so
+the browser and the native pipeline feed identical pixels): the model graph's
+resizes are then identities, kept so that any size still gives an answer.
 """
 
 from __future__ import annotations
@@ -26,8 +32,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, version_converter
 
-# Resize gained `antialias` in opset 18; without it a 4000 px photo is
-# point-sampled down to 320 px and the mask aliases.
 MIN_OPSET = 18
 # Opset 18 models need IR version 8.
 MIN_IR_VERSION = 8
@@ -172,11 +176,12 @@ def fuse(model: onnx.ModelProto, spec: FusionSpec, name: str = "cutout") -> onnx
         _const("one", np.array(1.0, np.float32)),
         _const("c255", np.array(255.0, np.float32)),
         _const("zero", np.array(0.0, np.float32)),
+        _const("half", np.array(0.5, np.float32)),
         _const("tiny", np.array(1e-12, np.float32)),
         _const("ones_2", np.array([1, 1], np.int64)),
         _const("squeeze_axes", np.array([1], np.int64)),
     ]
-    resize_attrs = dict(mode="linear", antialias=1, coordinate_transformation_mode="half_pixel")
+    resize_attrs = dict(mode="linear", antialias=0, coordinate_transformation_mode="half_pixel")
 
     def n(op: str, inputs: list[str], output: str, **attrs: Any) -> onnx.NodeProto:
         return helper.make_node(op, inputs, [output], name=_P + output.removeprefix(_P), **attrs)
@@ -235,7 +240,9 @@ def fuse(model: onnx.ModelProto, spec: FusionSpec, name: str = "cutout") -> onnx
         n("Resize", [P + "mask", "", "", P + "full_sizes"], P + "mask_full", **resize_attrs),
         n("Mul", [P + "mask_full", P + "c255"], P + "mask_255"),
         n("Clip", [P + "mask_255", P + "zero", P + "c255"], P + "mask_clip"),
-        n("Round", [P + "mask_clip"], P + "mask_round"),
+        # +0.5 then the truncating Cast rounds (half up): the WebGPU EP has no Round,
+        # which would put this float op on the CPU.
+        n("Add", [P + "mask_clip", P + "half"], P + "mask_round"),
         n("Cast", [P + "mask_round"], P + "alpha_nchw", to=TensorProto.UINT8),
         n("Squeeze", [P + "alpha_nchw", P + "squeeze_axes"], "alpha"),
         n("Transpose", [P + "alpha_nchw"], P + "alpha_nhwc", perm=[0, 2, 3, 1]),
@@ -266,6 +273,41 @@ def fuse(model: onnx.ModelProto, spec: FusionSpec, name: str = "cutout") -> onnx
     helper.set_model_props(fused, {"cutout.fusion": json.dumps(spec.to_dict(), sort_keys=True)})
     onnx.checker.check_model(fused, full_check=True)
     return fused
+
+
+RESIZE_FILE = "resize.onnx"
+
+
+def resize_model() -> onnx.ModelProto:
+    """uint8 RGBA [1,H,W,4] + int32 size (h, w) -> uint8 RGBA [1,h,w,4], resized with
+    onnxruntime's antialiased bilinear filter: the fused models' input, at their size."""
+    P = _P
+    nodes = [
+        helper.make_node("Cast", [SIZE], [P + "size_i64"], to=TensorProto.INT64),
+        helper.make_node("Concat", [P + "batch_channels", P + "size_i64"], [P + "sizes"], axis=0),
+        helper.make_node("Cast", [INPUT], [P + "f"], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", [P + "f"], [P + "nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Resize", [P + "nchw", "", "", P + "sizes"], [P + "small"], mode="linear",
+                         antialias=1, coordinate_transformation_mode="half_pixel"),
+        helper.make_node("Round", [P + "small"], [P + "rounded"]),
+        helper.make_node("Clip", [P + "rounded", P + "zero", P + "c255"], [P + "clipped"]),
+        helper.make_node("Cast", [P + "clipped"], [P + "small_u8"], to=TensorProto.UINT8),
+        helper.make_node("Transpose", [P + "small_u8"], ["resized"], perm=[0, 2, 3, 1]),
+    ]
+    graph = helper.make_graph(
+        nodes, "cutout_resize",
+        inputs=[helper.make_tensor_value_info(INPUT, TensorProto.UINT8, [1, "H", "W", 4]),
+                helper.make_tensor_value_info(SIZE, TensorProto.INT32, [2])],
+        outputs=[helper.make_tensor_value_info("resized", TensorProto.UINT8, [1, "h", "w", 4])],
+        initializer=[_const("batch_channels", np.array([1, 4], np.int64)),
+                     _const("zero", np.array(0.0, np.float32)),
+                     _const("c255", np.array(255.0, np.float32))],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", MIN_OPSET)],
+                              producer_name="cutout.toolchain.fuse", producer_version="1")
+    model.ir_version = MIN_IR_VERSION
+    onnx.checker.check_model(model, full_check=True)
+    return model
 
 
 def fuse_file(src: Path, dst: Path, spec: FusionSpec, name: str = "cutout") -> bytes:

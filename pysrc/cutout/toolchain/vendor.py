@@ -1,8 +1,10 @@
 """The npm packages shipped inside the extension, pinned by version and integrity.
 
 Only the files the offscreen document loads are copied: Pyodide's core
-(no package wheels: the engine is pure Python) and onnxruntime-web's plain
-WASM build (threads + SIMD), not its 28 MB WebGPU/JSEP variants.
+(no package wheels: the engine is pure Python), onnxruntime-web's plain WASM
+build (threads + SIMD, loaded with the engine) and its WebGPU build
+(`ort.webgpu.min.mjs` + the asyncify WASM, 26.8 MB, imported only when the
+engine runs a model on WebGPU); not the JSEP, JSPI, WebGL or "all" variants.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ ONNXRUNTIME_WEB = NpmPackage(
     "onnxruntime-web", "1.30.0",
     "sha512-q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4rKY3jL02Vb7QmRMDs1SigqR4CXAfKYQ==",
     ("dist/ort.wasm.min.mjs", "dist/ort-wasm-simd-threaded.mjs",
-     "dist/ort-wasm-simd-threaded.wasm"),
+     "dist/ort-wasm-simd-threaded.wasm",
+     "dist/ort.webgpu.min.mjs", "dist/ort-wasm-simd-threaded.asyncify.mjs",
+     "dist/ort-wasm-simd-threaded.asyncify.wasm"),
     "vendor/ort",
 )
 
