@@ -48,6 +48,14 @@ class Device:
         self.health.record_failure(reason, _js.now_ms(), lost=tiers.is_device_lost(reason))
         self.caps = None  # probe again: the adapter may be gone or replaced
 
+    def label(self, backend: str, session_label: str) -> str:
+        """What the result view says ran the model: "webgpu (<adapter>)" or the
+        session's own label, e.g. "wasm (2 threads)"."""
+        adapter = self.caps.adapter if self.caps else None
+        if backend == tiers.WEBGPU and adapter is not None:
+            return f"webgpu ({adapter.name})"
+        return session_label
+
     def record(self, mode: str, backend: str, ms: float) -> None:
         self.history.record(mode, backend, ms)
         _js.save_store(HISTORY_KEY, json.dumps(self.history.runs))

@@ -128,7 +128,9 @@ class JobRunner:
             t4 = _js.now_ms()
             timings["model_load"] = t3 - t2
             timings["inference"] = t4 - t3
-            self.device.record(mode.name, model.backend.split(" ")[0], timings["inference"])
+            used = tiers.WEBGPU if model.backend.startswith(tiers.WEBGPU) else tiers.WASM
+            self.device.record(mode.name, used, timings["inference"])
+            backend_label = self.device.label(used, model.backend)
 
             self._progress(job, "composing")
             png = await _js.compose_png(full, cutout, feed_w, feed_h)
@@ -139,7 +141,7 @@ class JobRunner:
         timings["total"] = _js.now_ms() - t0
         url = _js.blob_url(png)
         result = JobResult(job.id, url, cutout_filename(job.src), width, height,
-                           int(png.size), model.info.id, model.backend,
+                           int(png.size), model.info.id, backend_label,
                            {k: round(v, 1) for k, v in timings.items()}, tuple(notes),
                            _js.blob_url(blob), mode.name, fallback)
         self._keep(result)

@@ -1,0 +1,186 @@
+"""Capability tiers in the real extension: the probe and tier on the options page with and
+without a WebGPU adapter, every model on WebGPU agreeing with WASM, every node of every
+model on the WebGPU EP except integer/shape work, a WebGPU failure falling back.
+
+Headless Chromium here has WebGPU only with --enable-unsafe-webgpu: SwiftShader, a
+software adapter (correct, but ~20 s for ISNet at 128 px and ~3 min for U²-Netp at its
+fixed 320 px): inputs are kept small, and nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import numpy as np
+import onnx
+import pytest
+
+from cutout.headless.chromium import WEBGPU_ARGS, ExtensionBrowser
+
+SMALL_SIDE = 128  # dynamic models' input on SwiftShader
+FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
+# Nodes onnxruntime creates while optimising (not in the file) that may stay on the CPU:
+# shape arithmetic on small int64 tensors, which the WebGPU EP leaves there on purpose.
+SHAPE_OPS = {"Shape", "Gather", "Slice", "Concat", "Unsqueeze", "Squeeze", "Cast", "Reshape"}
+
+
+@pytest.fixture(scope="module")
+def gpu_browser(extension_dir):
+    """A profile with SwiftShader's WebGPU and no model host: the default build must
+    run every mode from what it bundles."""
+    with ExtensionBrowser(extension_dir, WEBGPU_ARGS) as b:
+        b.set_settings(webgpuTimeoutMs=900_000)  # SwiftShader is slow, not hung
+        yield b
+
+
+def open_options(browser: ExtensionBrowser) -> dict[str, str]:
+    """Open the options page the built manifest declares; wait for the device section."""
+    manifest = json.loads((browser.extension_dir / "manifest.json").read_text())
+    driver = browser.driver
+    driver.switch_to.window(browser.home)
+    driver.get(browser.url(manifest["options_page"]))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        tier = driver.execute_script("return document.body.dataset.tier")
+        if tier:
+            break
+        time.sleep(0.2)
+    else:
+        raise TimeoutError(driver.find_element("id", "tier").text)
+    return {
+        "tier": tier,
+        "reason": driver.find_element("id", "tier").text,
+        "device": driver.find_element("id", "device").text,
+        "failure": driver.execute_script(
+            "const p = document.getElementById('webgpu-failure'); return p.hidden ? '' : p.textContent"),
+        "estimates": driver.find_element("id", "estimates").text,
+    }
+
+
+def test_without_an_adapter_the_cpu_tier_is_chosen_and_explained(browser, image_server):
+    page = open_options(browser)
+    assert page["tier"] == "wasm"
+    assert "no WebGPU adapter" in page["reason"] and "Fast is the default" in page["reason"]
+    assert "WebGPU adapter\nnone" in page["device"] and "SIMD, threads" in page["device"]
+    # Automatic mode on this tier is Fast, on the CPU.
+    outcome = browser.remove(image_server.url("chelsea.jpg"), "auto")
+    assert outcome.state == "done", outcome.error
+    assert outcome.result["mode"] == "fast" and outcome.result["backend"].startswith("wasm")
+
+
+def test_a_software_adapter_is_probed_and_not_used_by_default(gpu_browser, image_server):
+    page = open_options(gpu_browser)
+    assert page["tier"] == "wasm"
+    assert "software renderer" in page["reason"]
+    assert "swiftshader" in page["device"]
+    outcome = gpu_browser.remove(image_server.url("chelsea.jpg"), "auto")
+    assert outcome.state == "done", outcome.error
+    assert outcome.result["backend"].startswith("wasm") and not outcome.result["fallback"]
+
+
+def test_every_mode_runs_with_no_model_host(gpu_browser, image_server):
+    """Nothing listens on the build's default model host: the bundled models serve."""
+    for mode in ("fast", "balanced", "portrait"):
+        outcome = gpu_browser.remove(image_server.url("coffee.jpg"), mode, backend="wasm",
+                                     model_side=None if mode == "fast" else 256)
+        assert outcome.state == "done", f"{mode}: {outcome.error}"
+    estimates = open_options(gpu_browser)["estimates"]
+    assert "Balanced" in estimates and "measured on this device" in estimates
+
+
+@pytest.mark.parametrize(("mode", "side"), [("portrait", SMALL_SIDE), ("balanced", SMALL_SIDE),
+                                            ("fast", None)])
+def test_model_on_webgpu_agrees_with_wasm(gpu_browser, image_server, png_alpha, mode, side):
+    runs = {}
+    for backend in ("webgpu", "wasm"):
+        outcome = gpu_browser.remove(image_server.url("astronaut.jpg"), mode, timeout=900,
+                                     backend=backend, model_side=side)
+        assert outcome.state == "done", f"{backend}: {outcome.error}"
+        assert outcome.result["backend"].startswith(backend), outcome.result
+        assert not outcome.result["fallback"]
+        runs[backend] = png_alpha(outcome.png)
+    gpu, cpu = runs["webgpu"], runs["wasm"]
+    fa, fb = gpu >= 128, cpu >= 128
+    iou = (fa & fb).sum() / max(1, (fa | fb).sum())
+    mae = np.abs(gpu.astype(float) - cpu).mean() / 255
+    assert iou >= 0.99 and mae <= 0.01, (iou, mae)
+    assert 0.05 < fb.mean() < 0.95  # a real mask, not an empty one
+
+
+PLACEMENT_JS = """
+const [file, done] = [arguments[0], arguments[arguments.length - 1]];
+(async () => {
+  const ort = await import(chrome.runtime.getURL('vendor/ort/ort.webgpu.min.mjs'));
+  ort.env.wasm.wasmPaths = chrome.runtime.getURL('vendor/ort/');
+  ort.env.logLevel = 'verbose';
+  const bytes = new Uint8Array(await (await fetch(chrome.runtime.getURL('models/' + file))).arrayBuffer());
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 0,
+    extra: { session: { disable_quant_qdq: '1' } } });
+  await session.release();
+  return 'ok';
+})().then(done, (e) => done(String(e)));
+"""
+PLACED = re.compile(r"Node\(s\) placed on \[(\w+)\]")
+NODE = re.compile(r"VerifyEachNodeIsAssignedToAnEp\]\s+(\w+) \(([^)]*)\)")
+
+
+def cpu_nodes(log: list[str]) -> list[tuple[str, str]]:
+    nodes, provider = [], None
+    for line in log:
+        if m := PLACED.search(line):
+            provider = m.group(1)
+        elif provider == "CPUExecutionProvider" and (m := NODE.search(line)):
+            nodes.append((m.group(1), m.group(2)))
+    return nodes
+
+
+def integer_nodes(path) -> tuple[set[str], set[str]]:
+    """(nodes of the file whose outputs are all integer tensors, all node names).
+    Integer nodes (uint8 contract edges, int64 shape arithmetic) may stay on the CPU."""
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    types = {v.name: v.type.tensor_type.elem_type
+             for v in (*model.graph.value_info, *model.graph.output, *model.graph.input)}
+    types.update({t.name: t.data_type for t in model.graph.initializer})
+    integer = {n.name for n in model.graph.node
+               if all(o in types and types[o] not in FLOAT_TYPES for o in n.output)}
+    return integer, {n.name for n in model.graph.node}
+
+
+@pytest.mark.parametrize("model_id", ["u2netp", "isnet", "modnet"])
+def test_all_float_work_is_placed_on_webgpu(gpu_browser, extension_dir, model_id):
+    driver = gpu_browser.driver
+    driver.switch_to.window(gpu_browser.home)
+    driver.get(gpu_browser.url("pages/popup/popup.html"))
+    gpu_browser.console_log()  # drop what came before
+    assert driver.execute_async_script(PLACEMENT_JS, f"{model_id}.onnx") == "ok"
+    log = [entry["message"] for entry in gpu_browser.console_log()]
+    assert any("placed on [WebGpuExecutionProvider]" in line for line in log), log[-20:]
+    integer, in_file = integer_nodes(extension_dir / "models" / f"{model_id}.onnx")
+    on_cpu = cpu_nodes(log)
+    stray = [(op, name) for op, name in on_cpu
+             if name not in integer and (name in in_file or op not in SHAPE_OPS)]
+    assert not stray, f"float work on the CPU in {model_id}: {stray}"
+
+
+def test_a_webgpu_failure_falls_back_and_is_shown(extension_dir, image_server):
+    """A WebGPU run that does not answer in time (here: a 1 ms limit) re-runs on WASM and
+    delivers; the reason is in the result and on the options page, and the next job does
+    not try WebGPU again."""
+    with ExtensionBrowser(extension_dir, WEBGPU_ARGS) as b:
+        b.set_settings(webgpuTimeoutMs=1)
+        first = b.remove(image_server.url("chelsea.jpg"), "portrait", backend="webgpu",
+                         model_side=SMALL_SIDE)
+        assert first.state == "done", first.error
+        assert first.result["backend"].startswith("wasm")
+        assert "no answer within" in first.result["fallback"]
+        assert any("WebGPU failed" in note for note in first.result["notes"])
+        second = b.remove(image_server.url("coffee.jpg"), "portrait", backend="webgpu",
+                          model_side=SMALL_SIDE)
+        assert second.state == "done", second.error
+        assert second.result["backend"].startswith("wasm")
+        assert "off after an earlier failure" in second.result["fallback"]
+        page = open_options(b)
+        assert "no answer within" in page["failure"]
