@@ -192,9 +192,12 @@ def fuse(model: onnx.ModelProto, spec: FusionSpec, name: str = "cutout") -> onnx
         n("Concat", [P + "batch_channels", P + "size_i64"], P + "model_sizes", axis=0),
     ] if spec.dynamic else []
     pre = [*size_nodes,
-        # Slice before Cast: the uint8 RGB is reused for the cutout output.
-        n("Slice", [INPUT, P + "rgb_starts", P + "rgb_ends", P + "channel_axis"], P + "rgb_u8"),
-        n("Cast", [P + "rgb_u8"], P + "rgb_f", to=TensorProto.FLOAT),
+        # Cast first, then work in float to the end: the WebGPU EP has no uint8
+        # kernels, so only the Casts at the edges touch uint8 (measured natively on
+        # an H200: ISNet 45.8 -> 39.1 ms without the CPU round trips).
+        n("Cast", [INPUT], P + "rgba_f", to=TensorProto.FLOAT),
+        n("Slice", [P + "rgba_f", P + "rgb_starts", P + "rgb_ends", P + "channel_axis"],
+          P + "rgb_f"),
         n("Transpose", [P + "rgb_f"], P + "nchw", perm=[0, 3, 1, 2]),
         n("Resize", [P + "nchw", "", "", P + ("model_sizes" if spec.dynamic else "native_sizes")],
           P + "small", **resize_attrs),
@@ -243,10 +246,11 @@ def fuse(model: onnx.ModelProto, spec: FusionSpec, name: str = "cutout") -> onnx
         # +0.5 then the truncating Cast rounds (half up): the WebGPU EP has no Round,
         # which would put this float op on the CPU.
         n("Add", [P + "mask_clip", P + "half"], P + "mask_round"),
-        n("Cast", [P + "mask_round"], P + "alpha_nchw", to=TensorProto.UINT8),
-        n("Squeeze", [P + "alpha_nchw", P + "squeeze_axes"], "alpha"),
-        n("Transpose", [P + "alpha_nchw"], P + "alpha_nhwc", perm=[0, 2, 3, 1]),
-        n("Concat", [P + "rgb_u8", P + "alpha_nhwc"], "cutout", axis=3),
+        n("Squeeze", [P + "mask_round", P + "squeeze_axes"], P + "alpha_f"),
+        n("Cast", [P + "alpha_f"], "alpha", to=TensorProto.UINT8),
+        n("Transpose", [P + "mask_round"], P + "alpha_nhwc", perm=[0, 2, 3, 1]),
+        n("Concat", [P + "rgb_f", P + "alpha_nhwc"], P + "cutout_f", axis=3),
+        n("Cast", [P + "cutout_f"], "cutout", to=TensorProto.UINT8),
     ]
 
     graph = helper.make_graph(
