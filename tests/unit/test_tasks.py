@@ -48,3 +48,41 @@ def test_test_task_builds_first_when_browser_tests_run(tasks, monkeypatch):
     expected = f"{sys.executable} -m pytest -q -rs"
     tasks.test.body(MockContext(run={expected: Result("")}), browser=True)
     assert called == ["deps", "models", "build"]
+
+
+def test_remove_and_build_pass_backend_and_flavour(tasks, monkeypatch, tmp_path):
+    import cutout.headless.runner as runner
+    import cutout.toolchain.build as build
+
+    seen = {}
+    monkeypatch.setattr(runner, "remove_files", lambda paths, out, ext, mode, backend: (
+        seen.update(mode=mode, backend=backend) or []))
+    tasks.remove.body(MockContext(), "x.jpg", out=str(tmp_path), mode="balanced", backend="webgpu")
+    assert seen == {"mode": "balanced", "backend": "webgpu"}
+
+    class Info:
+        out, files, bytes = tmp_path, 1, 1
+
+    monkeypatch.setattr(build, "build_extension", lambda model_host, remote: (
+        seen.update(host=model_host, remote=remote) or Info()))
+    tasks.build.body(MockContext(), model_host="https://models.example/", remote_models=True)
+    assert seen["host"] == "https://models.example/" and seen["remote"] is True
+
+
+def test_default_build_bundles_every_model_and_the_slim_one_only_fast(tmp_path):
+    import json
+
+    from cutout.toolchain.build import copy_models
+
+    models = tmp_path / "models"
+    models.mkdir()
+    manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
+    for m in manifest["models"]:
+        (models / m["file"]).write_bytes(b"weights")
+    for remote, expected in ((False, {m["id"] for m in manifest["models"]}), (True, {"u2netp"})):
+        ext = tmp_path / f"ext-{remote}"
+        assert set(copy_models(ext, models, ROOT / "models" / "manifest.json", remote=remote)) == expected
+        shipped = {p.name for p in (ext / "models").iterdir()}
+        assert "resize.onnx" in shipped and "manifest.json" in shipped
+        written = json.loads((ext / "models" / "manifest.json").read_text())
+        assert {m["id"] for m in written["models"] if m["bundled"]} == expected
