@@ -17,18 +17,23 @@ optimisation level "all") and measured:
 * node placement: onnxruntime's verbose "Node placements" log lines, the per-node
   provider from the profiler, and whether `session.disable_cpu_ep_fallback=1` loads;
 * per model, a `gpupost` variant made here from the shipped file (`gpu_post_variant`):
-  the fused pre/post rewritten so that no compute node falls back to the CPU EP;
+  the fused pre/post rewritten so that no compute node falls back to the CPU EP
+  (graphs fused since 4eda2f0 already are: the variant is recorded as skipped, with
+  the reason, and so are the configurations that need it);
+* for placement runs, `cpu_placement_check`: the nodes the verbose log puts on the CPU
+  EP, with their output dtypes from the profiler, and whether all are int shape arithmetic;
 * for ISNet, variants that might be faster: DQ kept (not folded), optimisation
   levels, NCHW layout, validation off, graph capture, and an fp16-compute graph made
   here from the shipped file (`fp16_variant`: weights still int8 + DequantizeLinear,
   a Cast to fp16 after each DQ, fp16 biases, Casts at the fused pre/post boundary,
-  graph inputs/outputs unchanged), alone and with `gpupost`.
+  graph inputs/outputs unchanged), alone and with `gpupost`. Group `isnet-fp16` runs only
+  the fp16 graph (and graph capture) of these.
 
 Every configuration runs in its own child process: a crash or an unsupported op
 is recorded for that configuration only, and each first run is a cold start.
 
     python bench/webgpu_native.py --models-dir build/models --out results.json \
-        [--feed photo|model] [--modes fast,balanced,portrait] [--groups main,isnet-variants] \
+        [--feed photo|model] [--modes fast,balanced,portrait] [--groups main,isnet-variants,isnet-fp16] \
         [--warm 15] [--cpu-warm 9] [--logs-tar logs.tar.gz]
 
 Needs onnxruntime >= 1.24.4, onnxruntime-ep-webgpu, numpy, onnx, Pillow and a
@@ -272,6 +277,11 @@ def fp16_variant(src: Path, dst: Path) -> dict[str, Any]:
             "casts_inserted": n_casts, "nodes": len(g.node)}
 
 
+class VariantNotApplicable(Exception):
+    """The variant's rewrite does not apply to this file; the reason is recorded and the
+    configurations that need the variant are skipped."""
+
+
 def gpu_post_variant(src: Path, dst: Path) -> dict[str, Any]:
     """The fused pre/post rewritten so that every compute node has a WebGPU kernel.
 
@@ -281,6 +291,9 @@ def gpu_post_variant(src: Path, dst: Path) -> dict[str, Any]:
     Slice; Round(x) -> Floor(x + 0.5) (x >= 0 after the Clip; differs from Round's
     half-to-even only at exact .5, by 1); Squeeze/Transpose/Concat in float; Cast to
     uint8 last. Graph inputs and outputs are unchanged.
+
+    Graphs fused since 4eda2f0 already do this (`cutout/rgba_f` Casts the whole `rgba`
+    first, the pre/post stay in float until the final Casts): VariantNotApplicable.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -288,11 +301,18 @@ def gpu_post_variant(src: Path, dst: Path) -> dict[str, Any]:
     model = onnx.load(str(src))
     g = model.graph
     by_name = {n.name: n for n in g.node}
+    first_cast = next((n for n in g.node if n.op_type == "Cast" and list(n.input) == ["rgba"]), None)
+    if first_cast is not None and "cutout/rgb_u8" not in by_name and any(
+            a.name == "to" and a.i == TensorProto.FLOAT for a in first_cast.attribute):
+        raise VariantNotApplicable(
+            f"pre/post already in float: {first_cast.name} Casts the whole uint8 rgba to float first and "
+            "the graph stays in float until the final Casts to uint8 (no uint8 Slice/Squeeze/Transpose/"
+            "Concat, no Round): nothing to rewrite")
     need = ["cutout/rgb_u8", "cutout/rgb_f", "cutout/mask_round", "cutout/alpha_nchw", "cutout/alpha",
             "cutout/alpha_nhwc", "cutout/cutout"]
     missing = [n for n in need if n not in by_name]
     if missing:
-        raise ValueError(f"not a fused graph of the expected shape: missing {missing}")
+        raise VariantNotApplicable(f"not a fused graph of the expected shape: missing {missing}")
     sl, cast_in = by_name["cutout/rgb_u8"], by_name["cutout/rgb_f"]
     rnd, cast_a = by_name["cutout/mask_round"], by_name["cutout/alpha_nchw"]
     sq, tr, cat = by_name["cutout/alpha"], by_name["cutout/alpha_nhwc"], by_name["cutout/cutout"]
@@ -601,27 +621,46 @@ def plan(models_dir: Path, workdir: Path, groups: set[str], modes: list[str], wa
             spec("isnet-gpupost/webgpu/graph-capture", b, "webgpu", one, warm, variant="gpupost",
                  provider_options={"enableGraphCapture": "1"}),
         ]
+    if "isnet-fp16" in groups and "balanced" in modes and webgpu:
+        # the fp16-compute graph alone (a subset of isnet-variants), and graph capture
+        b = "balanced"
+        specs += [
+            spec("isnet-fp16/webgpu/product", b, "webgpu", all_inputs, warm, variant="fp16"),
+            spec("isnet-fp16/webgpu/placement", b, "webgpu", one, 3, variant="fp16", verbose=True, profile=True),
+            spec("isnet-fp16/cpu/product", b, "cpu", one, 1, variant="fp16"),
+            spec("isnet-fp16-gpupost/webgpu/product", b, "webgpu", all_inputs, warm, variant="fp16-gpupost"),
+            spec("isnet/webgpu/graph-capture", b, "webgpu", one, warm, provider_options={"enableGraphCapture": "1"}),
+            spec("isnet-fp16/webgpu/graph-capture", b, "webgpu", one, warm, variant="fp16",
+                 provider_options={"enableGraphCapture": "1"}),
+        ]
+    seen: set[str] = set()
+    specs = [s for s in specs if not (s["name"] in seen or seen.add(s["name"]))]  # type: ignore[func-returns-value]
     return specs
 
 
 def make_variants(models_dir: Path, workdir: Path, groups: set[str], modes: list[str]) -> dict[str, Any]:
-    """gpupost for every measured model; fp16 and fp16-gpupost of ISNet (isnet-variants)."""
+    """gpupost for every measured model; fp16 and fp16-gpupost of ISNet (isnet-variants,
+    isnet-fp16). A variant that does not apply is recorded as {"skipped": reason}."""
     made: dict[str, Any] = {}
     jobs: list[tuple[str, Any, Path, Path]] = []
     if "main" in groups:
         for mode in modes:
             m = MODES[mode].model
             jobs.append((f"{m}-gpupost", gpu_post_variant, models_dir / f"{m}.onnx", workdir / f"{m}-gpupost.onnx"))
-    if "isnet-variants" in groups and "balanced" in modes:
+    if groups & {"isnet-variants", "isnet-fp16"} and "balanced" in modes:
         jobs.append(("isnet-fp16", fp16_variant, models_dir / "isnet.onnx", workdir / "isnet-fp16.onnx"))
         jobs.append(("isnet-fp16-gpupost", gpu_post_variant, workdir / "isnet-fp16.onnx",
                      workdir / "isnet-fp16-gpupost.onnx"))
-        if "isnet-gpupost" not in [j[0] for j in jobs]:
+        if "isnet-gpupost" not in [j[0] for j in jobs] and "isnet-variants" in groups:
             jobs.append(("isnet-gpupost", gpu_post_variant, models_dir / "isnet.onnx", workdir / "isnet-gpupost.onnx"))
     for name, fn, src, dst in jobs:
         t = time.perf_counter()
         try:
+            if not src.is_file():
+                raise VariantNotApplicable(f"source {src.name} was not made")
             made[name] = fn(src, dst)
+        except VariantNotApplicable as e:
+            made[name] = {"skipped": str(e)}
         except Exception as e:
             made[name] = {"error": f"{type(e).__name__}: {e}"}
         made[name]["make_s"] = time.perf_counter() - t
@@ -651,6 +690,52 @@ def extract_logs(stderr: str) -> dict[str, Any]:
             "copy_nodes_added": copies, "adapter_log_lines": adapter}
 
 
+def cpu_placement_check(res: dict[str, Any]) -> dict[str, Any]:
+    """The nodes the verbose log places on the CPU EP ("  Op (name)" lines under
+    "placed on [CPUExecutionProvider]"), each with its output dtypes/shapes from the
+    profiler, and whether all are int64/int32 shape arithmetic (an op of SHAPE_OPS whose
+    outputs are small int tensors): the fused pre/post in float leave nothing else there."""
+    nodes: list[dict[str, Any]] = []
+    on_cpu = False
+    for ln in res.get("placement_log", []):
+        if "placed on [" in ln:
+            on_cpu = f"[{CPU_EP}]" in ln
+            continue
+        m = re.match(r"^\s+(\w+) \((.*)\)\s*$", ln)
+        if on_cpu and m:
+            nodes.append({"op": m.group(1), "name": m.group(2)})
+        elif not m:
+            on_cpu = False
+    prof = {c["name"]: c for c in (res.get("profile") or {}).get("cpu_nodes", [])}
+    # Nodes without a name (onnxruntime's own, e.g. from the layout transformer) log as
+    # "Op ()" and profile as "<Op>_token_<n>" / "<Op>_<n>": matched by op, in order, to the
+    # CPU profile entries that no named log line took.
+    named = {n["name"] for n in nodes if n["name"]}
+    spare: dict[str, list[dict[str, Any]]] = {}
+    for c in prof.values():
+        if c["name"] not in named:
+            spare.setdefault(c["op"], []).append(c)
+    for n in nodes:
+        p = prof.get(n["name"]) if n["name"] else (spare.get(n["op"]) or [None]).pop(0)
+        if p is not None and not n["name"]:
+            n["profiled_as"] = p["name"]
+        if p is None:
+            n["kind"] = "unknown (not in the profile)"
+            continue
+        n["output_type_shape"] = p["output_type_shape"]
+        n["output_size"] = p["output_size"]
+        n["kind"] = p["kind"]
+    by_op: dict[str, int] = {}
+    for n in nodes:
+        by_op[n["op"]] = by_op.get(n["op"], 0) + 1
+    logged = any("placed on [" in ln for ln in res.get("placement_log", []))
+    unmatched = sum(len(v) for v in spare.values())
+    return {"cpu_nodes": nodes, "cpu_nodes_by_op": by_op, "count": len(nodes),
+            "only_int_shape_nodes": all(n["kind"] == "shape" for n in nodes) if logged else None,
+            "not_shape": [f"{n['op']} ({n['name']}): {n['kind']}" for n in nodes if n["kind"] != "shape"],
+            "profile_cpu_nodes_not_in_log": unmatched}
+
+
 def summarise(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (config, input): times in ms, CPU median of the same model/input, agreement."""
     cpu: dict[tuple[str, str], float] = {}
@@ -662,6 +747,9 @@ def summarise(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for c in configs:
         base = {"config": c["name"], "ok": c.get("ok"), "create_ms": 1e3 * c["create_s"] if "create_s" in c else None}
+        if c.get("skipped"):
+            rows.append({**base, "skipped": c["skipped"]})
+            continue
         if not c.get("inputs"):
             rows.append({**base, "error": c.get("error")})
             continue
@@ -832,6 +920,13 @@ def run_parent(args: argparse.Namespace) -> int:
     logs: dict[str, bytes] = {}
     for spec in plan(Path(args.models_dir), workdir, groups, modes, args.warm, args.cpu_warm, webgpu,
                      args.feed):
+        if spec["variant"] != "shipped" and not Path(spec["model_path"]).is_file():
+            made = results["variants"].get(f"{spec['model']}-{spec['variant']}", {})
+            why = made.get("skipped") or made.get("error") or "variant file not made"
+            results["configs"].append({"name": spec["name"], "ok": None, "skipped": f"variant {spec['variant']}: {why}",
+                                       "spec": spec})
+            print(f"[  skip] {spec['name']}: {why}", flush=True)
+            continue
         spec_file = workdir / "spec.json"
         spec_file.write_text(json.dumps(spec))
         t = time.perf_counter()
@@ -861,6 +956,7 @@ def run_parent(args: argparse.Namespace) -> int:
         res["shader_cache_files_after"] = sum(1 for f in cache.rglob("*") if f.is_file()) if webgpu else None
         if spec.get("verbose"):
             res.update(extract_logs(stderr))
+            res["cpu_placement_check"] = cpu_placement_check(res)
             logs[re.sub(r"[^A-Za-z0-9]+", "_", spec["name"]) + ".stderr.txt.gz"] = gzip.compress(stderr.encode())
         else:
             res["stderr_tail"] = stderr[-3000:]
@@ -875,6 +971,8 @@ def run_parent(args: argparse.Namespace) -> int:
             brief["profile"] = {k: res["profile"].get(k) for k in ("nodes_by_provider", "cpu_compute_nodes")}
         if "placement_counts" in res:
             brief["placement_counts"] = res["placement_counts"]
+            chk = res["cpu_placement_check"]
+            brief["cpu_check"] = {k: chk[k] for k in ("cpu_nodes_by_op", "only_int_shape_nodes", "not_shape")}
         print(f"[{wall:6.1f}s] {spec['name']}: {json.dumps(brief, default=str)}", flush=True)
     results["summary"] = summarise(results["configs"])
     if args.logs_tar and logs:
@@ -891,7 +989,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models-dir", default=str(ROOT / "build" / "models"))
     ap.add_argument("--out", default="webgpu_native.json", help="results JSON (rewritten after each config)")
-    ap.add_argument("--groups", default="main,isnet-variants", help="comma list: main, isnet-variants")
+    ap.add_argument("--groups", default="main,isnet-variants", help="comma list: main, isnet-variants, isnet-fp16")
     ap.add_argument("--modes", default=",".join(MODE_ORDER), help="comma list of modes to measure")
     ap.add_argument("--feed", choices=("photo", "model"), default="photo",
                     help="photo: the photo at its size; model: pre-shrunk by the resize graph (see feeds_for)")

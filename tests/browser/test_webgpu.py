@@ -60,7 +60,25 @@ def open_options(browser: ExtensionBrowser) -> dict[str, str]:
     }
 
 
+def popup_mode_labels(browser: ExtensionBrowser) -> list[str]:
+    """The mode choices of the toolbar popup the built manifest declares, once the
+    engine has said what this device would use."""
+    manifest = json.loads((browser.extension_dir / "manifest.json").read_text())
+    driver = browser.driver
+    driver.switch_to.window(browser.home)
+    driver.get(browser.url(manifest["action"]["default_popup"]))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        labels = driver.execute_script(
+            "return [...document.getElementById('mode').options].map((o) => o.textContent)")
+        if labels and ":" in labels[0]:
+            return labels
+        time.sleep(0.2)
+    raise TimeoutError(f"the popup's modes were not labelled: {labels}")
+
+
 def test_without_an_adapter_the_cpu_tier_is_chosen_and_explained(browser, image_server):
+    assert popup_mode_labels(browser)[0] == "Automatic (best for this device): Fast on the CPU"
     page = open_options(browser)
     assert page["tier"] == "wasm"
     assert "no WebGPU adapter" in page["reason"] and "Fast is the default" in page["reason"]

@@ -1,0 +1,26 @@
+// What the engine knows about this device (cutout.engine.device): asked through the
+// worker, which starts the engine if needed. Shared by the popup and the options page.
+import { MODES, Target, Type } from '../messages.js';
+
+export async function deviceInfo() {
+  const info = await chrome.runtime.sendMessage({ target: Target.WORKER, type: Type.DEVICE_INFO, data: {} });
+  if (!info || info.error) throw new Error(info?.error ?? 'the engine did not answer');
+  return info;
+}
+
+// "8.1 s (measured on this device)" for a mode on a backend, or '' when nothing is known.
+export function timeText(info, mode, backend) {
+  const entry = info.estimates[mode]?.[backend];
+  return entry ? `${(entry.ms / 1000).toFixed(1)} s (${entry.basis})` : '';
+}
+
+// Mode labels with what this device would use and take: the user decides.
+export function modeLabels(info) {
+  const backend = info.tier.name;
+  const where = backend === 'webgpu' ? 'the GPU' : 'the CPU';
+  return Object.fromEntries(Object.entries(MODES).map(([value, label]) => {
+    if (value === 'auto') return [value, `${label}: ${MODES[info.tier.default_mode]} on ${where}`];
+    const time = info.estimates[value]?.[backend];
+    return [value, time ? `${label}, about ${(time.ms / 1000).toFixed(1)} s here` : label];
+  }));
+}
