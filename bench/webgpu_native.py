@@ -52,6 +52,13 @@ the models copied to .bench_models/ (bench/results/2026-12-02-webgpu-h200.json):
         --models-dir .bench_models --feed model --out results.json \
         --logs-tar verbose_logs.tar.gz --warm 30 --cpu-warm 9 --child-timeout 120
 
+The final shipped models (4eda2f0, pre/post in float) ran from the repo root with the
+models carried in build/models (bench/results/2026-12-02-webgpu-h200-final.json):
+
+    PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 python3 bench/webgpu_native.py \
+        --models-dir build/models --feed model --groups main,isnet-fp16 --out results.json \
+        --logs-tar verbose_logs.tar.gz --warm 30 --cpu-warm 9 --child-timeout 120
+
 `--feed photo` (the default) is for graphs that resize the photo themselves.
 """
 

@@ -109,25 +109,12 @@ class JobRunner:
             t2 = _js.now_ms()
             timings["decode"] = t2 - t1
 
-            model, cutout, t3 = None, None, t2
-            for backend in plan:
-                try:
-                    model, cutout, t3 = await self._infer_on(job, mode, backend, feed,
-                                                             feed_w, feed_h, info.dynamic)
-                    break
-                except (_js.JsError, TimeoutError) as e:
-                    if backend == tiers.WASM:
-                        raise
-                    reason = (f"no answer within {self._webgpu_timeout(job) / 1000:.0f} s"
-                              if isinstance(e, TimeoutError) else _short(str(e)))
-                    self.device.webgpu_failed(reason)
-                    self.registry.drop(tiers.WEBGPU)
-                    fallback = f"WebGPU failed ({reason}); ran on the CPU (WebAssembly) instead."
-                    notes.append(fallback)
-            assert model is not None and cutout is not None
+            model, cutout, gave_up = await self._infer(job, mode, plan, feed, feed_w, feed_h,
+                                                       info.dynamic, timings)
+            if gave_up:
+                fallback = gave_up
+                notes.append(gave_up)
             t4 = _js.now_ms()
-            timings["model_load"] = t3 - t2
-            timings["inference"] = t4 - t3
             used = tiers.WEBGPU if model.backend.startswith(tiers.WEBGPU) else tiers.WASM
             self.device.record(mode.name, used, timings["inference"])
             backend_label = self.device.label(used, model.backend)
@@ -181,6 +168,33 @@ class JobRunner:
             return await _js.decode(blob)
         except _js.JsError:
             raise errors.undecodable(content_type) from None
+
+    async def _infer(self, job: Job, mode: modes.Mode, plan: list[str], feed: Any, width: int,
+                     height: int, dynamic: bool, timings: dict[str, float]
+                     ) -> tuple[Any, Any, str]:
+        """Run on the first backend of `plan` that works: (model, cutout RGBA, why WebGPU
+        was given up, or ""). A WebGPU failure of any kind (session creation, the run, a
+        lost device, no answer in time) re-runs the job on WASM; WASM errors are final."""
+        fallback = ""
+        for backend in plan:
+            start = _js.now_ms()
+            try:
+                model, cutout, run_start = await self._infer_on(job, mode, backend, feed,
+                                                                width, height, dynamic)
+            except (_js.JsError, TimeoutError) as e:
+                if backend == tiers.WASM:
+                    raise
+                reason = (f"no answer within {self._webgpu_timeout(job) / 1000:.0f} s"
+                          if isinstance(e, TimeoutError) else _short(str(e)))
+                self.device.webgpu_failed(reason)
+                self.registry.drop(tiers.WEBGPU)
+                timings["webgpu_failed"] = _js.now_ms() - start
+                fallback = f"WebGPU failed ({reason}); ran on the CPU (WebAssembly) instead."
+                continue
+            timings["model_load"] = run_start - start
+            timings["inference"] = _js.now_ms() - run_start
+            return model, cutout, fallback
+        raise CutoutError("internal", "No backend could run the model.")  # plan ends with WASM
 
     def _webgpu_timeout(self, job: Job) -> float:
         return job.webgpu_timeout_ms or tiers.WEBGPU_RUN_TIMEOUT_MS
