@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from statistics import median
 from typing import Any
 
+from .modes import MODES
+
 WEBGPU = "webgpu"
 WASM = "wasm"
 BACKENDS = (WEBGPU, WASM)
@@ -81,6 +83,23 @@ class Tier:
     name: str  # "webgpu" or "wasm"
     default_mode: str
     reason: str  # one sentence for the options page
+
+
+def mode_plan(tier: Tier) -> dict[str, dict[str, Any]]:
+    """Per mode on `tier`: backend, model and input. Both tiers run the same model at
+    the same input: quality is the model's (WebGPU and WASM agree to IoU 0.99), and
+    ISNet measured best at the 1024² it was trained on (docs/MODELS.md); what a GPU
+    buys is time, so it changes the default mode, not the models."""
+    plan = {}
+    for mode in MODES.values():
+        if mode.model_side is None:
+            size = "320x320"  # U²-Netp's fixed input
+        elif mode.keep_aspect:
+            size = f"long side {mode.model_side}"
+        else:
+            size = f"{mode.model_side}x{mode.model_side}"
+        plan[mode.name] = {"backend": tier.name, "model": mode.model, "input": size}
+    return plan
 
 
 def choose_tier(caps: Capabilities) -> Tier:

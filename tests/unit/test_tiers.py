@@ -89,3 +89,12 @@ def test_history_keeps_the_newest_runs():
     for ms in range(20):
         history.record("fast", "wasm", ms)
     assert history.runs["fast/wasm"] == [float(x) for x in range(20 - tiers.HISTORY_PER_KEY, 20)]
+
+
+def test_mode_plan_names_backend_model_and_input_for_every_mode():
+    for adapter, backend in ((GPU, "webgpu"), (None, "wasm")):
+        plan = tiers.mode_plan(tiers.choose_tier(caps(adapter)))
+        assert set(plan) == set(MODES)
+        assert plan["balanced"] == {"backend": backend, "model": "isnet", "input": "1024x1024"}
+        assert plan["portrait"]["input"] == "long side 512"
+        assert plan["fast"]["model"] == "u2netp"

@@ -73,6 +73,7 @@ class Device:
                     estimates.setdefault(name, {})[backend] = {"ms": round(found[0]),
                                                                "basis": found[1]}
         return {"capabilities": caps.to_dict(), "tier": asdict(self.tier),
+                "modes": tiers.mode_plan(self.tier),
                 "webgpu_failure": self.health.failure, "estimates": estimates}
 
 
