@@ -1,7 +1,8 @@
 """All interop with the browser lives here; no other module imports `js`.
 
-`cutout_host` is registered by offscreen.js: it carries the onnxruntime-web
-module (`ort`) and `post(message)` (chrome.runtime.sendMessage). Every options
+`cutout_host` is registered by offscreen.js: `createSession` (onnxruntime-web,
+which runs in a worker of the offscreen document), `post(message)` (to the
+pages' BroadcastChannel) and a few browser facts. Every options
 object goes through `to_js` with `Object.fromEntries`: a dict that became a
 JS `Map` would be silently ignored by the browser APIs.
 """
@@ -11,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import js  # type: ignore[import-not-found]
-from pyodide.ffi import JsException, to_js as _to_js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, create_proxy, to_js as _to_js  # type: ignore[import-not-found]
 
 import cutout_host  # type: ignore[import-not-found]
 
-ort = cutout_host.ort
 JsError = JsException
 
 
@@ -77,24 +77,25 @@ def rgba_pixels(bitmap: Any) -> Any:
     return js.Uint8Array.new(data.buffer, data.byteOffset, data.length)
 
 
-def uint8_tensor(data: Any, dims: list[int]) -> Any:
-    return ort.Tensor.new("uint8", data, to_js(dims))
+def uint8_tensor(data: Any, dims: list[int]) -> dict[str, Any]:
+    """A feed for `run_session` ({type, data, dims}; the worker makes the ort.Tensor)."""
+    return {"type": "uint8", "data": data, "dims": dims}
 
 
-def int32_tensor(values: list[int]) -> Any:
-    return ort.Tensor.new("int32", js.Int32Array.new(to_js(values)), to_js([len(values)]))
+def int32_tensor(values: list[int]) -> dict[str, Any]:
+    return {"type": "int32", "data": js.Int32Array.new(to_js(values)), "dims": [len(values)]}
 
 
 async def create_session(model_bytes: Any, backend: str) -> Any:
-    """An InferenceSession on "wasm" (the plain WASM build, loaded with the page) or
-    "webgpu" (onnxruntime-web's WebGPU build, imported on first use only)."""
+    """A session (in the inference worker) on "wasm" (the plain WASM build) or
+    "webgpu" (onnxruntime-web's WebGPU build, imported on first use only).
+    `model_bytes` (a Uint8Array) is transferred to the worker: do not reuse it."""
     # disable_quant_qdq: fold weight-only DequantizeLinear into fp32 weights at
     # load; otherwise onnxruntime keeps the QDQ pairs and int8 models run ~25 %
     # slower than fp32 (measured natively; ORT-web flattens `extra` to "a.b" keys).
     options = {"executionProviders": [backend], "graphOptimizationLevel": "all",
                "extra": {"session": {"disable_quant_qdq": "1"}}}
-    runtime = ort if backend == "wasm" else await cutout_host.webgpuOrt()
-    return await runtime.InferenceSession.create(model_bytes, to_js(options))
+    return await cutout_host.createSession(model_bytes, backend, to_js(options))
 
 
 async def gpu_adapter() -> Any:
@@ -132,8 +133,9 @@ def host_facts() -> dict[str, Any]:
 
 
 def watch_device_lost(callback: Any) -> None:
-    """Call `callback(message)` once if the WebGPU device onnxruntime uses is lost."""
-    cutout_host.watchDeviceLost(callback)
+    """Call `callback(message)` whenever a WebGPU device onnxruntime uses is lost
+    (register once: the proxy lives as long as the engine)."""
+    cutout_host.watchDeviceLost(create_proxy(callback))
 
 
 def load_store(key: str) -> str | None:
@@ -145,8 +147,9 @@ def save_store(key: str, value: str) -> None:
     js.localStorage.setItem(key, value)
 
 
-async def run_session(session: Any, feeds: dict[str, Any]) -> Any:
-    return await session.run(to_js(feeds))
+async def run_session(session: Any, feeds: dict[str, Any], fetch: list[str] | None = None) -> Any:
+    """The outputs named in `fetch` (default: all), each {type, data, dims}, by name."""
+    return await session.run(to_js(feeds), to_js(fetch) if fetch else None)
 
 
 async def compose_png(full: Any, cutout_rgba: Any, feed_w: int, feed_h: int) -> Any:
@@ -177,7 +180,7 @@ def revoke_blob_url(url: str) -> None:
 
 
 def wasm_threads() -> int:
-    return int(ort.env.wasm.numThreads or 1)
+    return int(cutout_host.wasmThreads)
 
 
 async def with_timeout(awaitable: Any, ms: float) -> Any:

@@ -25,6 +25,7 @@ class JobRunner:
     def __init__(self, registry: ModelRegistry, device: Device) -> None:
         self.registry = registry
         self.device = device
+        _js.watch_device_lost(self._device_lost)
         self.finished: dict[str, JobResult] = {}
         self.running: dict[str, asyncio.Task[Any]] = {}
 
@@ -209,8 +210,6 @@ class JobRunner:
             lambda done, total: self._progress(
                 job, "downloading-model" if done < total else "loading-model",
                 f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if done < total else mode.model))
-        if backend == tiers.WEBGPU:
-            _js.watch_device_lost(self._device_lost)
         self._progress(job, "inferring", model.backend)
         # Session creation and inference hold this thread for seconds: let the
         # progress message leave before they start, or the page shows a stale stage.
@@ -219,12 +218,11 @@ class JobRunner:
         feeds = {"rgba": _js.uint8_tensor(feed, [1, height, width, 4])}
         if dynamic:
             feeds["size"] = _js.int32_tensor([height, width])
-        run = _js.run_session(model.session, feeds)
+        run = _js.run_session(model.session, feeds, ["cutout"])
         if backend == tiers.WEBGPU:
             outputs = await _js.with_timeout(run, self._webgpu_timeout(job))
         else:
             outputs = await run
-        outputs.alpha.dispose()
         return model, outputs.cutout.data, started
 
     def _device_lost(self, message: Any) -> None:

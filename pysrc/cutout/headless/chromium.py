@@ -45,6 +45,21 @@ def browser_args(backend: str | None) -> tuple[str, ...]:
     return WEBGPU_ARGS if backend == "webgpu" else ()
 
 
+# Measures the result page's responsiveness: a timer every 10 ms records how much
+# later than asked it fired, the longest such delay until the job has finished. (Not
+# a busy setTimeout(0) loop: on 2 cores that would take CPU from the model.)
+STALL_PROBE = """
+window.__cutoutStall = 0;
+let last = performance.now();
+(function tick() {
+  const now = performance.now();
+  window.__cutoutStall = Math.max(window.__cutoutStall, now - last - 10);
+  last = now;
+  if (!['done', 'failed'].includes(document.body.dataset.state)) setTimeout(tick, 10);
+})();
+"""
+
+
 def download_bytes(driver: webdriver.Chrome) -> bytes:
     """The file the Download button of the result page in `driver`'s tab offers."""
     encoded = driver.execute_async_script(
@@ -62,6 +77,9 @@ class JobOutcome:
     error: str = ""
     png: bytes = b""
     wall_s: float = 0.0
+    # Longest gap between two macrotasks of the result page while the job ran: how
+    # long a person's clicks would have waited (the engine shares the pages' renderer).
+    page_stall_ms: float = 0.0
 
 
 class ExtensionBrowser:
@@ -168,6 +186,7 @@ class ExtensionBrowser:
         driver = self.driver
         driver.switch_to.new_window("tab")
         driver.get(job["url"])
+        driver.execute_script(STALL_PROBE)
         state = ""
         while time.monotonic() - start < timeout:
             state = driver.execute_script("return document.body.dataset.state")
@@ -176,7 +195,8 @@ class ExtensionBrowser:
             time.sleep(0.1)
         else:
             raise TimeoutError(f"job for {src} did not finish in {timeout:.0f} s (state {state!r})")
-        outcome = JobOutcome(src, state, wall_s=time.monotonic() - start)
+        outcome = JobOutcome(src, state, wall_s=time.monotonic() - start,
+                             page_stall_ms=float(driver.execute_script("return window.__cutoutStall")))
         if state == "done":
             outcome.result = json.loads(driver.execute_script("return document.body.dataset.result"))
             outcome.png = download_bytes(driver)
