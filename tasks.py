@@ -80,21 +80,19 @@ def build(c, model_host=None, remote_models=False):
 def remove(c, paths, out="out", mode=None, backend="auto"):
     """Remove the background of image files through the real extension in headless Chromium.
 
+    The `cutout remove` command (pysrc/cutout/cli.py), with globs and commas expanded here.
+
     :param paths: image files: paths or glob patterns, comma-separated ("a.jpg,photos/*.png").
     :param out: folder for <stem>.png cut-outs and timings.json.
     :param mode: auto (default: the tier's), fast, balanced or portrait.
     :param backend: auto (the tier's), webgpu or wasm. Headless Chromium here has WebGPU
                     only as SwiftShader (software, very slow): webgpu is for checks.
     """
-    from cutout.headless.runner import format_report, remove_files
-    from cutout.toolchain.build import OUT_DIR
+    from cutout import cli
 
-    reports = remove_files(expand_paths(paths), Path(out), OUT_DIR, mode, backend=backend)
-    for report in reports:
-        print(format_report(report))
-    failed = [r for r in reports if not r.ok]
-    if failed:
-        raise Exit(f"{len(failed)} of {len(reports)} file(s) failed", code=1)
+    code = cli.remove(expand_paths(paths), Path(out), mode or "auto", backend)
+    if code:
+        raise Exit(code=code)
 
 
 @task(pre=[build])

@@ -51,12 +51,12 @@ def test_test_task_builds_first_when_browser_tests_run(tasks, monkeypatch):
 
 
 def test_remove_and_build_pass_backend_and_flavour(tasks, monkeypatch, tmp_path):
-    import cutout.headless.runner as runner
+    import cutout.cli as cli
     import cutout.toolchain.build as build
 
     seen = {}
-    monkeypatch.setattr(runner, "remove_files", lambda paths, out, ext, mode, backend: (
-        seen.update(mode=mode, backend=backend) or []))
+    monkeypatch.setattr(cli, "remove", lambda paths, out, mode, backend: (
+        seen.update(mode=mode, backend=backend) or 0))
     tasks.remove.body(MockContext(), "x.jpg", out=str(tmp_path), mode="balanced", backend="webgpu")
     assert seen == {"mode": "balanced", "backend": "webgpu"}
 

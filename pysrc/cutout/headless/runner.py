@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -36,11 +37,19 @@ class FileReport:
 
 def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
                  mode: str | None = None, models_dir: Path | None = None,
-                 backend: str = "auto") -> list[FileReport]:
+                 backend: str = "auto",
+                 on_report: Callable[[FileReport], None] | None = None) -> list[FileReport]:
     """Cut out each file; models not bundled are served from `models_dir` (the
-    build's converted models) as the model host."""
+    build's converted models) as the model host. `on_report` hears of each file
+    as soon as it is done (the CLI's progress)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     reports: list[FileReport] = []
+
+    def add(report: FileReport) -> None:
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
+
     written: set[Path] = set()
     with tempfile.TemporaryDirectory(prefix="cutout-serve-") as tmp:
         served: dict[Path, str] = {}
@@ -56,7 +65,7 @@ def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
             try:
                 for path in paths:
                     if not path.is_file():
-                        reports.append(FileReport(str(path), False, error="no such file"))
+                        add(FileReport(str(path), False, error="no such file"))
                         continue
                     if browser is None:
                         browser = ExtensionBrowser(extension_dir, browser_args(backend))
@@ -68,11 +77,11 @@ def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
                     except (WebDriverException, TimeoutError) as e:
                         # A crashed tab or a hung job costs this file, not the others:
                         # start a fresh browser for the next one.
-                        reports.append(FileReport(str(path), False, error=f"browser failure: {e}"))
+                        add(FileReport(str(path), False, error=f"browser failure: {e}"))
                         browser.close()
                         browser = None
                         continue
-                    reports.append(_report(path, outcome, out_dir, written))
+                    add(_report(path, outcome, out_dir, written))
             finally:
                 if browser is not None:
                     browser.close()
@@ -99,14 +108,3 @@ def _report(path: Path, outcome: JobOutcome, out_dir: Path, taken: set[Path]) ->
     return FileReport(str(path), True, str(target), "", r["width"], r["height"], r["model"],
                       r["backend"], r.get("fallback", ""), r["timings_ms"],
                       round(outcome.wall_s, 3))
-
-
-def format_report(report: FileReport) -> str:
-    if not report.ok:
-        return f"FAILED {report.path}: {report.error}"
-    t = report.timings_ms or {}
-    return (f"{report.path} -> {report.output}  {report.width}x{report.height}  "
-            f"{t.get('total', 0) / 1000:.2f} s in the engine (model {t.get('inference', 0) / 1000:.2f} s, "
-            f"load {t.get('model_load', 0) / 1000:.2f} s), {report.wall_s:.2f} s wall  "
-            f"{report.model} on {report.backend}"
-            + (f" (fallback: {report.fallback})" if report.fallback else ""))
