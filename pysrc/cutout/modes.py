@@ -21,6 +21,10 @@ MODEL_CACHE = "cutout-models-v1"
 # after decoding (a 16k x 16k RGBA bitmap is 1 GiB; composing needs as much again).
 MAX_PIXELS = 200_000_000
 
+# A model session unused this long is released (its memory back to the system);
+# the next job of that mode loads it again (~0.3-1 s from the extension or cache).
+IDLE_SESSION_MS = 5 * 60_000
+
 # Bytes per Range request when downloading a model; a cut download resumes per part.
 MODEL_CHUNK_BYTES = 4 << 20
 

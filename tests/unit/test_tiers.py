@@ -98,3 +98,13 @@ def test_mode_plan_names_backend_model_and_input_for_every_mode():
         assert plan["balanced"] == {"backend": backend, "model": "isnet", "input": "1024x1024"}
         assert plan["portrait"]["input"] == "long side 512"
         assert plan["fast"]["model"] == "u2netp"
+
+
+def test_idle_sessions_are_chosen_for_release():
+    from cutout.engine.idle import idle_keys
+    from cutout.modes import IDLE_SESSION_MS
+
+    last = {"isnet@wasm": 0.0, "u2netp@wasm": IDLE_SESSION_MS}
+    loaded = {"isnet@wasm", "u2netp@wasm", "modnet@webgpu"}  # modnet: never stamped
+    assert idle_keys(last, loaded, IDLE_SESSION_MS) == ["isnet@wasm", "modnet@webgpu"]
+    assert idle_keys(last, loaded, IDLE_SESSION_MS - 1) == ["modnet@webgpu"]

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..modes import MODEL_CACHE, MODEL_CHUNK_BYTES
+from ..modes import IDLE_SESSION_MS, MODEL_CACHE, MODEL_CHUNK_BYTES
 from ..protocol import CutoutError
 from . import _js
+from .idle import idle_keys
 
 MANIFEST_PATH = "models/manifest.json"
 RESIZE_PATH = "models/resize.onnx"
@@ -66,6 +67,8 @@ class ModelRegistry:
     def __init__(self) -> None:
         self._manifest: dict[str, ModelInfo] | None = None
         self._loaded: dict[str, LoadedModel] = {}
+        self._last_used: dict[str, float] = {}  # key -> time of its last job (ms)
+        self._reaper: asyncio.Future[None] | None = None
         # One load per model even when jobs overlap: a second download would
         # race the first for the cached parts and build a second session.
         self._pending: dict[str, asyncio.Future[LoadedModel]] = {}
@@ -88,6 +91,8 @@ class ModelRegistry:
                   progress: ProgressFn) -> LoadedModel:
         """The model's session on `backend` ("wasm" or "webgpu"), loaded once."""
         key = f"{model_id}@{backend}"
+        self._last_used[key] = _js.now_ms()
+        self._reap_later()
         if key in self._loaded:
             return self._loaded[key]
         pending = self._pending.get(key)
@@ -110,12 +115,26 @@ class ModelRegistry:
 
     def drop(self, backend: str) -> None:
         """Forget the sessions of `backend` (after a lost device they are unusable)."""
-        for key in [k for k, m in self._loaded.items() if k.endswith(f"@{backend}")]:
+        self._release([k for k in self._loaded if k.endswith(f"@{backend}")])
+
+    def _release(self, keys: list[str]) -> None:
+        for key in keys:
             session = self._loaded.pop(key).session
             try:
                 session.release()
             except _js.JsError:
                 pass
+
+    def _reap_later(self) -> None:
+        """Release sessions unused for IDLE_SESSION_MS: an idle ISNet session holds
+        hundreds of MB (weights unpacked to fp32, arenas) in the inference worker."""
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.ensure_future(self._reap())
+
+    async def _reap(self) -> None:
+        while self._loaded:
+            await asyncio.sleep(IDLE_SESSION_MS / 4000)
+            self._release(idle_keys(self._last_used, set(self._loaded), _js.now_ms()))
 
     async def resize_session(self) -> Any:
         """The antialiasing resize graph (toolchain.fuse.resize_model), always on WASM:
@@ -222,3 +241,4 @@ async def verify(info: ModelInfo, buffer: Any) -> None:
     if digest != info.sha256:
         raise CutoutError("model-corrupt", f"The model {info.id} failed its integrity check "
                           "(sha256 mismatch); it was not loaded.")
+
