@@ -59,6 +59,9 @@ class BenchReport:
     median_ratio: float  # browser / native, end to end, per image
     peak_browser_rss_mb: float
     max_page_stall_ms: float = 0.0  # longest result-page stall over all jobs (goal <= 50)
+    # Browser RSS after the cold job and after the last one: flat when nothing leaks.
+    rss_after_first_job_mb: float = 0.0
+    rss_after_last_job_mb: float = 0.0
     rows: list[ImageRow] = field(default_factory=list)
 
 
@@ -88,6 +91,9 @@ class RssSampler:
             except OSError:
                 continue
         return total
+
+    def sample_mb(self) -> float:
+        return round(self._sample() / 1024, 1)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -120,6 +126,7 @@ def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fas
         cold = browser.remove(server.url(images[0].name), mode, backend=backend)
         if cold.state != "done":
             raise RuntimeError(f"{images[0].name}: {cold.error}")
+        rss_first = rss.sample_mb()
         for path in images:
             outcome = browser.remove(server.url(path.name), mode, backend=backend)
             if outcome.state != "done":
@@ -143,6 +150,7 @@ def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fas
                 row.boundary_f = round(metrics.boundary_f(alpha, gt), 5)
             rows.append(row)
         backend, model = outcome.result["backend"], outcome.result["model"]
+        rss_last = rss.sample_mb()
     ratios = [r.browser_s / r.native_s for r in rows if r.native_s > 0]
     return BenchReport(
         date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -152,7 +160,8 @@ def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fas
         median_browser_s=round(statistics.median(r.browser_s for r in rows), 4),
         median_ratio=round(statistics.median(ratios), 3),
         peak_browser_rss_mb=round(rss.peak_kb / 1024, 1),
-        max_page_stall_ms=max(r.page_stall_ms for r in rows), rows=rows)
+        max_page_stall_ms=max(r.page_stall_ms for r in rows),
+        rss_after_first_job_mb=rss_first, rss_after_last_job_mb=rss_last, rows=rows)
 
 
 def write(report: BenchReport, out_dir: Path = RESULTS) -> tuple[Path, Path]:
@@ -188,7 +197,9 @@ def summary(report: BenchReport) -> str:
              f"cold start (boot + model + first image): {report.cold_start_s:.2f} s",
              f"median per image: native {report.median_native_s:.3f} s, "
              f"browser {report.median_browser_s:.3f} s (×{report.median_ratio})",
-             f"peak browser RSS: {report.peak_browser_rss_mb:.0f} MB",
+             f"peak browser RSS: {report.peak_browser_rss_mb:.0f} MB; after the first job "
+             f"{report.rss_after_first_job_mb:.0f} MB, after the last "
+             f"{report.rss_after_last_job_mb:.0f} MB",
              f"longest result-page stall during a job: {report.max_page_stall_ms:.0f} ms"]
     scored = [r for r in report.rows if r.iou is not None]
     if scored:

@@ -1,0 +1,20 @@
+"""A tiny smoke run of `invoke bench` so the benchmark code cannot rot (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_bench_smoke_run(extension_dir, tmp_path):
+    from cutout import bench
+    from cutout.toolchain.build import MODELS_DIR
+
+    report = bench.run(extension_dir, MODELS_DIR, limit=1, mode="fast", backend="wasm")
+    assert report.images == 1 and report.model == "u2netp" and report.backend.startswith("wasm")
+    row = report.rows[0]
+    assert row.browser_s > 0 and row.native_s > 0 and row.agreement_iou >= 0.99
+    assert report.rss_after_last_job_mb > 0 and report.max_page_stall_ms >= 0
+    json_path, png_path = bench.write(report, tmp_path)
+    assert json.loads(json_path.read_text())["rows"][0]["image"] == row.image
+    assert png_path.stat().st_size > 0
+    assert "longest result-page stall" in bench.summary(report)
