@@ -107,20 +107,31 @@ def demo(c, out="out"):
 
 
 @task(pre=[build])
-def bench(c, limit=20, mode="fast", backend="wasm"):
+def bench(c, limit=20, mode=None, backend="wasm", peer=False):
     """Benchmark the extension against native onnxruntime on the same model and images.
 
     :param limit: number of images (davis345 when present, else the samples).
-    :param mode: processing mode.
+    :param mode: processing mode(s), comma-separated (default: fast; with --peer every mode).
     :param backend: wasm (default), webgpu or auto, as for `invoke remove`.
+    :param peer: also run @imgly/background-removal 1.7.0 (fetched from npm, benchmark
+                 only) on the same photos in the same run, and compare.
     """
     from cutout import bench as b
+    from cutout.modes import MODES
     from cutout.toolchain.build import MODELS_DIR, OUT_DIR
 
-    report = b.run(OUT_DIR, MODELS_DIR, limit=limit, mode=mode, backend=backend)
-    json_path, png_path = b.write(report)
-    print(b.summary(report))
-    print(f"wrote {json_path} and {png_path}")
+    chosen = mode.split(",") if mode else (list(MODES) if peer else ["fast"])
+    reports = []
+    for name in chosen:
+        report = b.run(OUT_DIR, MODELS_DIR, limit=limit, mode=name, backend=backend)
+        json_path, png_path = b.write(report)
+        print(b.summary(report))
+        print(f"wrote {json_path} and {png_path}")
+        reports.append(report)
+    if peer:
+        comparison = b.compare(reports, b.run_peer(limit))
+        print(b.comparison_table(comparison))
+        print("wrote {} and {}".format(*b.write_comparison(comparison)))
 
 
 @task(pre=[models])

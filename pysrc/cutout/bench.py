@@ -207,3 +207,107 @@ def summary(report: BenchReport) -> str:
                      f"boundary F {statistics.mean(r.boundary_f for r in scored):.3f}")
     lines.append(f"browser vs native agreement: min IoU {min(r.agreement_iou for r in report.rows):.4f}")
     return "\n".join(lines)
+
+
+@dataclass
+class PeerReport:
+    """@imgly/background-removal 1.7.0's default (ISNet fp16 1024², WASM threads) on the
+    same photos, in the same run (cutout.peer)."""
+
+    name: str
+    images: int
+    cross_origin_isolated: bool
+    cold_start_s: float  # first photo: model download from 127.0.0.1 + session + inference
+    median_warm_s: float  # removeBackground() per photo afterwards
+    peak_browser_rss_mb: float
+    iou: float | None = None
+    boundary_f: float | None = None
+
+
+def run_peer(limit: int) -> PeerReport:
+    from PIL import Image
+
+    from . import peer
+    from .headless.chromium import PlainBrowser
+
+    images, masks = pick_images(limit)
+    site = peer.stage()
+    with PlainBrowser() as browser, RssSampler(browser.profile) as rss:
+        runs = peer.run(browser.driver, [images[0], *images], site)
+    cold, warm = runs[0], runs[1:]
+    scores: list[tuple[float, float]] = []
+    if masks is not None:
+        from io import BytesIO
+
+        for r in warm:
+            alpha = np.asarray(Image.open(BytesIO(r.png)).convert("RGBA"))[..., 3]
+            gt = np.asarray(Image.open(masks / f"{Path(r.image).stem}.png").convert("L"))
+            scores.append((metrics.iou(alpha, gt), metrics.boundary_f(alpha, gt)))
+    return PeerReport(
+        f"{peer.PEER[0]}@{peer.PEER[1]} (ISNet fp16 1024², WASM)", len(warm), cold.isolated,
+        round(cold.seconds, 3), round(statistics.median(r.seconds for r in warm), 3),
+        round(rss.peak_kb / 1024, 1),
+        round(statistics.mean(s[0] for s in scores), 4) if scores else None,
+        round(statistics.mean(s[1] for s in scores), 4) if scores else None)
+
+
+def compare(reports: list[BenchReport], peer: PeerReport) -> dict[str, object]:
+    """Cutout's modes against the peer, measured in one run: ratios for the goals of
+    issue 11 (Balanced >= 3x faster at equal or better quality, Fast >= 7x, peak memory
+    <= half, cold start >= 3x faster)."""
+    rows = []
+    for r in reports:
+        scored = [x for x in r.rows if x.iou is not None]
+        rows.append({
+            "system": f"Cutout {r.mode} ({r.model}, {r.backend})",
+            "warm_s": r.median_browser_s, "cold_s": r.cold_start_s,
+            "peak_rss_mb": r.peak_browser_rss_mb,
+            "iou": round(statistics.mean(x.iou for x in scored), 4) if scored else None,
+            "boundary_f": round(statistics.mean(x.boundary_f for x in scored), 4) if scored else None,
+            "speedup_vs_peer": round(peer.median_warm_s / r.median_browser_s, 2),
+            "cold_speedup_vs_peer": round(peer.cold_start_s / r.cold_start_s, 2),
+            "rss_vs_peer": round(r.peak_browser_rss_mb / peer.peak_browser_rss_mb, 2),
+            "native_s": r.median_native_s, "browser_vs_native": r.median_ratio,
+        })
+    rows.append({"system": peer.name, "warm_s": peer.median_warm_s, "cold_s": peer.cold_start_s,
+                 "peak_rss_mb": peer.peak_browser_rss_mb, "iou": peer.iou,
+                 "boundary_f": peer.boundary_f, "cross_origin_isolated": peer.cross_origin_isolated})
+    return {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": f"{os.cpu_count()} cores", "images": peer.images, "rows": rows,
+            "peer": asdict(peer), "cutout": [asdict(r) for r in reports]}
+
+
+def comparison_table(comparison: dict[str, object]) -> str:
+    lines = ["| system | warm s / photo | cold s | peak RSS MB | IoU | boundary F | × faster than peer (warm / cold) | RSS / peer |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in comparison["rows"]:  # type: ignore[union-attr]
+        fmt = lambda v: "–" if v is None else f"{v}"  # noqa: E731
+        speed = (f"{r['speedup_vs_peer']} / {r['cold_speedup_vs_peer']}"
+                 if "speedup_vs_peer" in r else "1 / 1")
+        lines.append(f"| {r['system']} | {r['warm_s']} | {r['cold_s']} | {r['peak_rss_mb']} | "
+                     f"{fmt(r['iou'])} | {fmt(r['boundary_f'])} | {speed} | "
+                     f"{r.get('rss_vs_peer', 1)} |")
+    return "\n".join(lines)
+
+
+def write_comparison(comparison: dict[str, object], out_dir: Path = RESULTS) -> tuple[Path, Path]:
+    """Dated JSON and a bar plot of warm time per photo, Cutout's modes vs the peer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{str(comparison['date'])[:19].replace(':', '')}-peer"
+    json_path = out_dir / f"{stem}.json"
+    json_path.write_text(json.dumps(comparison, indent=2) + "\n")
+    rows = comparison["rows"]  # type: ignore[assignment]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.barh([r["system"] for r in rows], [r["warm_s"] for r in rows])
+    ax.set_xlabel("seconds per photo, warm (median), same run")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    png_path = out_dir / f"{stem}.png"
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return json_path, png_path

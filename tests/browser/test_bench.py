@@ -18,3 +18,16 @@ def test_bench_smoke_run(extension_dir, tmp_path):
     assert json.loads(json_path.read_text())["rows"][0]["image"] == row.image
     assert png_path.stat().st_size > 0
     assert "longest result-page stall" in bench.summary(report)
+
+
+def test_peer_smoke_run():
+    """The peer (@imgly/background-removal 1.7.0, fetched pinned from npm) runs on one
+    photo in a plain headless Chromium, cross-origin isolated, and is compared."""
+    from cutout import bench
+
+    peer = bench.run_peer(limit=1)
+    assert peer.images == 1 and peer.cross_origin_isolated
+    assert peer.median_warm_s > 0 and peer.peak_browser_rss_mb > 0
+    comparison = bench.compare([], peer)
+    assert comparison["rows"][-1]["system"].startswith("@imgly/background-removal@1.7.0")
+    assert "@imgly" in bench.comparison_table(comparison)

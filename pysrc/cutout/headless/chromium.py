@@ -69,6 +69,48 @@ def download_bytes(driver: webdriver.Chrome) -> bytes:
     return base64.b64decode(encoded.split(",", 1)[1])
 
 
+def start_chromium(profile: str, extra_args: tuple[str, ...] = ()) -> webdriver.Chrome:
+    """Headless Chromium on a fresh profile with the switches measured to work here."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = find_binary(CHROMIUM_CANDIDATES, "chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-quic",
+                "--disable-default-apps", "--no-pings", "--disable-domain-reliability",
+                "--disable-client-side-phishing-detection", "--no-default-browser-check",
+                "--disable-features=DisableLoadExtensionCommandLineSwitch,OptimizationHints,"
+                "NetworkTimeServiceQuerying,MediaRouter",
+                f"--user-data-dir={profile}", *extra_args):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(find_binary(CHROMEDRIVER_CANDIDATES, "chromedriver"))
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_script_timeout(600)
+    # Long scripts (a SwiftShader WebGPU run, a peer on 2 cores) outlast the 120 s default.
+    driver.command_executor._client_config.timeout = 900
+    return driver
+
+
+class PlainBrowser:
+    """Headless Chromium without the extension (the peer's benchmark page)."""
+
+    def __init__(self) -> None:
+        self.profile = tempfile.mkdtemp(prefix="cutout-peer-profile-")
+        self.driver = start_chromium(self.profile)
+
+    def close(self) -> None:
+        try:
+            self.driver.quit()
+        finally:
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+    def __enter__(self) -> PlainBrowser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass
 class JobOutcome:
     src: str
@@ -88,26 +130,10 @@ class ExtensionBrowser:
     def __init__(self, extension_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.extension_dir = extension_dir.resolve()
         self.profile = tempfile.mkdtemp(prefix="cutout-profile-")
-        options = webdriver.ChromeOptions()
-        options.binary_location = find_binary(CHROMIUM_CANDIDATES, "chromium")
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--no-first-run", "--disable-quic",
-                    "--disable-default-apps", "--no-pings", "--disable-domain-reliability",
-                    "--disable-client-side-phishing-detection", "--no-default-browser-check",
-                    "--disable-features=DisableLoadExtensionCommandLineSwitch,OptimizationHints,"
-                    "NetworkTimeServiceQuerying,MediaRouter",
-                    f"--user-data-dir={self.profile}",
-                    f"--disable-extensions-except={self.extension_dir}",
-                    f"--load-extension={self.extension_dir}", *extra_args):
-            options.add_argument(arg)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        service = Service(find_binary(CHROMEDRIVER_CANDIDATES, "chromedriver"))
-        self.driver = webdriver.Chrome(options=options, service=service)
+        self.driver = start_chromium(self.profile, (
+            f"--disable-extensions-except={self.extension_dir}",
+            f"--load-extension={self.extension_dir}", *extra_args))
         try:
-            self.driver.set_script_timeout(600)
-            # Long scripts (a SwiftShader WebGPU run) outlast the 120 s HTTP default.
-            self.driver.command_executor._client_config.timeout = 900
             self.extension_id = self._find_extension_id()
             self.home = self.driver.current_window_handle
         except Exception:
