@@ -4,7 +4,7 @@ Pure Python (no `js`): the engine fills `Capabilities` from the browser
 (engine/capabilities.py) and asks this module; the tests drive it directly.
 
 The figures behind the policy are measured (docs/BENCHMARKS.md, docs/MODELS.md):
-- WASM on a 2-core machine: Fast 1.0 s, Balanced 6.7 s, Portrait 0.56 s per photo,
+- WASM on a 2-core machine: Fast 1.1 s, Balanced 7.4 s, Portrait 0.6 s per photo,
   hence the cost ratios to Fast below; Balanced is a choice, not a default, there.
 - WebGPU on a real GPU (onnxruntime's WebGPU EP, same WGSL kernels): Balanced's
   ISNet at 1024² runs in about 0.1 s, so a GPU tier defaults to Balanced.
@@ -31,9 +31,9 @@ MIN_STORAGE_BINDING = 128 << 20
 SOFTWARE_ADAPTERS = ("swiftshader", "llvmpipe", "lavapipe", "warp")
 
 # Time of each mode relative to Fast on the same backend (medians of `invoke bench`
-# on davis345 photos, WASM 2 threads, 2026-12-02: 1.02 / 6.68 / 0.555 s). Used until
-# this device has timed a mode itself.
-COST_RATIO_TO_FAST = {"fast": 1.0, "balanced": 6.5, "portrait": 0.55}
+# on davis345 photos, WASM 2 threads, `invoke bench --peer` 2026-12-02: 1.08 / 7.38 /
+# 0.60 s). Used until this device has timed a mode itself.
+COST_RATIO_TO_FAST = {"fast": 1.0, "balanced": 6.8, "portrait": 0.55}
 
 # A WebGPU run that has not answered after this long is treated as hung and the
 # job re-runs on WASM (the first run compiles shaders: seconds on a real GPU).
