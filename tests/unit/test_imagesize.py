@@ -36,3 +36,20 @@ def test_webp_lossless_and_alpha():
 @pytest.mark.parametrize("head", [b"", b"\x89PNG\r\n\x1a\n", b"<svg", b"\xff\xd8\xff\xe0\x00", b"GIF8"])
 def test_unknown_or_truncated(head):
     assert image_size(head) is None
+
+
+def test_formats_the_browser_cannot_decode_are_named():
+    import io
+
+    from PIL import Image
+
+    from cutout.engine.imagesize import unsupported_format
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "TIFF")
+    assert unsupported_format(buf.getvalue()) == "TIFF"
+    assert unsupported_format(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00") == "HEIC"
+    assert unsupported_format(b"\xff\x0a\x00") == "JPEG XL"
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    assert unsupported_format(buf.getvalue()) is None

@@ -55,6 +55,12 @@ def undecodable(content_type: str) -> CutoutError:
                        f"in a format the browser cannot read ({kind or 'unknown type'}).")
 
 
+def unsupported_format(name: str) -> CutoutError:
+    return CutoutError("unsupported-format", f"{name} images cannot be read by the browser, "
+                       "so Cutout cannot open them. Save the image as PNG or JPEG and open "
+                       "that in the Cutout popup.")
+
+
 def too_large(width: int, height: int, max_pixels: int) -> CutoutError:
     return CutoutError("too-large", f"The image is too large ({width}x{height}, "
                        f"{width * height / 1e6:.0f} MP; the limit is {max_pixels / 1e6:.0f} MP).")

@@ -13,6 +13,20 @@ import struct
 HEADER_BYTES = 1 << 18  # JPEG puts SOF after EXIF/ICC segments, which can be large
 
 
+def unsupported_format(head: bytes) -> str | None:
+    """The name of an image format the browser cannot decode, known by its magic
+    bytes (whatever the server calls it), or None."""
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1"):
+        return "HEIC"
+    if head[:2] == b"\xff\x0a" or head[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
+        return "JPEG XL"
+    if head[:4] == b"8BPS":
+        return "Photoshop (PSD)"
+    return None
+
+
 def image_size(head: bytes) -> tuple[int, int] | None:
     """(width, height) read from the header bytes, or None if unknown/truncated."""
     try:

@@ -10,7 +10,7 @@ from ..protocol import CutoutError, Job, JobFailure, JobResult, Progress
 from . import _js, errors
 from .device import Device
 from .models import ModelRegistry
-from .imagesize import HEADER_BYTES, image_size
+from .imagesize import HEADER_BYTES, image_size, unsupported_format
 from .naming import cutout_filename
 
 
@@ -162,7 +162,11 @@ class JobRunner:
     async def _decode(self, blob: Any, content_type: str) -> Any:
         if int(blob.size) == 0:
             raise errors.undecodable(content_type)
-        size = image_size(await _js.blob_head(blob, HEADER_BYTES))
+        head = await _js.blob_head(blob, HEADER_BYTES)
+        unsupported = unsupported_format(head)
+        if unsupported:
+            raise errors.unsupported_format(unsupported)
+        size = image_size(head)
         if size and size[0] * size[1] > modes.MAX_PIXELS:  # refuse before decoding a bomb
             raise errors.too_large(size[0], size[1], modes.MAX_PIXELS)
         try:
