@@ -89,3 +89,49 @@ def test_worker_stopped_mid_job_loses_nothing(browser, image_server):
     driver.close()
     driver.switch_to.window(browser.home)
     assert state == "done", error
+
+
+def test_the_registered_context_menu_handler_runs_a_job(browser, page_server, image_server):
+    """The worker's real contextMenus.onClicked handler, called through CDP on the
+    worker with a genuine tab and the info Chrome passes: for an <img> ("Remove
+    background") and for an image under an overlay found by the content script."""
+    import json as jsonlib
+
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    page_tab = driver.current_window_handle
+    page = page_server.url("index.html")
+    driver.get(page)
+    registered = browser.worker_evaluate(
+        "chrome.contextMenus.onClicked.hasListener(self.onContextMenuClicked)")
+    assert registered is True
+    for menu, element, expected in (("cutout-image", "photo", "astronaut.jpg"),
+                                    ("cutout-under-pointer", "overlay", "coffee.jpg")):
+        driver.switch_to.window(page_tab)
+        ActionChains(driver).context_click(driver.find_element("id", element)).perform()
+        src = driver.execute_script("return document.getElementById('photo').currentSrc")
+        before = set(browser.page_targets())
+        info = {"menuItemId": menu, "frameId": 0, "pageUrl": page,
+                **({"srcUrl": src, "mediaType": "image"} if menu == "cutout-image" else {})}
+        browser.worker_evaluate(f"""(async () => {{
+            const [tab] = await chrome.tabs.query({{url: {jsonlib.dumps(page)}}});
+            await self.onContextMenuClicked({jsonlib.dumps(info)}, tab);
+        }})()""")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (set(browser.page_targets()) - before):
+            time.sleep(0.1)
+        (opened,) = set(browser.page_targets()) - before
+        assert "pages/result/result.html?job=" in opened
+        # The tab Chrome opened is not one chromedriver drives: show the same job here.
+        outcome = browser.wait_for_job({"url": opened}, expected, timeout=120)
+        browser.close_pages({opened})
+        assert outcome.state == "done", outcome.error
+        job = browser.worker_evaluate(
+            f"chrome.storage.session.get('job:{opened.split('job=')[1]}')"
+            f".then((o) => Object.values(o)[0])")
+        assert job["src"] == image_server.url(expected)
+    driver.switch_to.window(page_tab)
+    driver.close()
+    driver.switch_to.window(browser.home)

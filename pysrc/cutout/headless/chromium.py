@@ -177,6 +177,34 @@ class ExtensionBrowser:
         if not self.driver.current_url.startswith(f"chrome-extension://{self.extension_id}/"):
             self.driver.get(self.url("pages/popup/popup.html"))
 
+    def worker_evaluate(self, expression: str, timeout: float = 60) -> Any:
+        """Evaluate `expression` in the extension's service worker over its own DevTools
+        connection (chromedriver only drives pages) and return its awaited value."""
+        import urllib.request
+
+        import websocket  # websocket-client, a dependency of selenium
+
+        address = self.driver.capabilities["goog:chromeOptions"]["debuggerAddress"]
+        with urllib.request.urlopen(f"http://{address}/json/list", timeout=10) as reply:
+            targets = json.load(reply)
+        worker = next(t for t in targets if t.get("type") == "service_worker"
+                      and self.extension_id in t.get("url", ""))
+        ws = websocket.create_connection(worker["webSocketDebuggerUrl"], timeout=timeout,
+                                         suppress_origin=True)
+        try:
+            ws.send(json.dumps({"id": 1, "method": "Runtime.evaluate", "params": {
+                "expression": expression, "awaitPromise": True, "returnByValue": True}}))
+            while True:
+                message = json.loads(ws.recv())
+                if message.get("id") == 1:
+                    break
+        finally:
+            ws.close()
+        result = message.get("result", {})
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"in the worker: {result['exceptionDetails']}")
+        return result.get("result", {}).get("value")
+
     def stop_service_worker(self) -> None:
         """Stop the worker the way Chrome does when it is idle."""
         for target in self.cdp("Target.getTargets")["targetInfos"]:
