@@ -21,6 +21,11 @@ MODEL_CACHE = "cutout-models-v1"
 # after decoding (a 16k x 16k RGBA bitmap is 1 GiB; composing needs as much again).
 MAX_PIXELS = 200_000_000
 
+# The chosen image must arrive within this time, and be at most this large: a server
+# that never finishes gets a message and a "Try again" instead of a spinner forever.
+FETCH_TIMEOUT_MS = 60_000
+MAX_DOWNLOAD_BYTES = 300 << 20  # a 200 MP PNG (MAX_PIXELS) is rarely larger
+
 # A model session unused this long is released (its memory back to the system);
 # the next job of that mode loads it again (~0.3-1 s from the extension or cache).
 IDLE_SESSION_MS = 5 * 60_000

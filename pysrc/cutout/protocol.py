@@ -70,6 +70,7 @@ class Job:
     backend: str = "auto"  # "auto" (the tier's), "webgpu" or "wasm"
     model_side: int | None = None  # dynamic models: input side instead of the mode's
     webgpu_timeout_ms: float | None = None  # a WebGPU run slower than this falls back
+    fetch_timeout_ms: float | None = None  # the image must arrive within this (default 60 s)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -53,11 +54,33 @@ def image_server(tmp_path_factory):
     from cutout.headless.servers import StaticServer, _QuietHandler
 
     class LoginWall(_QuietHandler):
-        """/private/* answers 401, as an image behind a login does."""
+        """/private/* answers 401, as an image behind a login does; /redirect/<f> sends
+        to /<f>; /slow/<f> answers after 3 s; /huge-declared says 400 MB; /huge-stream
+        sends bytes without a length until the client gives up."""
 
         def do_GET(self) -> None:
             if self.path.startswith("/private/"):
                 self.send_error(401, "Unauthorized")
+            elif self.path.startswith("/redirect/"):
+                self.send_response(302)
+                self.send_header("Location", "/" + self.path.removeprefix("/redirect/"))
+                self.end_headers()
+            elif self.path.startswith("/slow/"):
+                time.sleep(3)
+                self.path = "/" + self.path.removeprefix("/slow/")
+                super().do_GET()
+            elif self.path in ("/huge-declared", "/huge-stream"):
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                if self.path == "/huge-declared":
+                    self.send_header("Content-Length", str(400 << 20))
+                self.end_headers()
+                chunk = b"\0" * (1 << 20)
+                try:
+                    for _ in range(1 if self.path == "/huge-declared" else 400):
+                        self.wfile.write(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
             else:
                 super().do_GET()
 

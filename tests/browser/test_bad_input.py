@@ -54,3 +54,27 @@ def test_worker_start_failure_is_shown(browser):
     finally:
         driver.close()
         driver.switch_to.window(browser.home)
+
+
+def test_redirect_is_followed_and_the_final_url_shown(browser, image_server):
+    outcome = browser.remove(image_server.url("redirect/coffee.jpg"), "fast")
+    assert outcome.state == "done", outcome.error
+    assert f"Downloaded from {image_server.url('coffee.jpg')} (redirected)." in outcome.result["notes"]
+
+
+def test_a_server_that_does_not_answer_in_time_gets_a_message(browser, image_server):
+    browser.set_settings(fetchTimeoutMs=1000)
+    try:
+        outcome = browser.remove(image_server.url("slow/coffee.jpg"), "fast")
+    finally:
+        browser.set_settings(fetchTimeoutMs=None)
+    assert outcome.state == "failed"
+    assert "did not send the image within 1 s" in outcome.error and "Try again" in outcome.error
+
+
+@pytest.mark.parametrize("path", ["huge-declared", "huge-stream"])
+def test_huge_downloads_are_capped(browser, image_server, path):
+    """Refused from Content-Length, or while the bytes arrive when there is none."""
+    outcome = browser.remove(image_server.url(path), "fast")
+    assert outcome.state == "failed"
+    assert "too large to download" in outcome.error and "the limit is 300 MB" in outcome.error

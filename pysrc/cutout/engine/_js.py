@@ -44,6 +44,12 @@ async def fetch(url: str, credentials: str = "include") -> Any:
     return await js.fetch(url, to_js({"credentials": credentials}))
 
 
+async def fetch_image(url: str, timeout_ms: float, max_bytes: int) -> Any:
+    """{ok, status, statusText, url, redirected, contentType, blob} of the chosen image;
+    raises JsError "timeout", "too-large: <bytes>" or "network: <why>" (offscreen.js)."""
+    return await cutout_host.fetchImage(url, timeout_ms, max_bytes)
+
+
 async def read_upload(upload_id: str) -> Any:
     """The Blob the user opened from disk / pasted / dropped, or None if it is gone."""
     return await cutout_host.readUpload(upload_id)  # JS undefined arrives as None

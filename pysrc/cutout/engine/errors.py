@@ -26,6 +26,16 @@ def network_error(detail: str) -> CutoutError:
                        f"reached ({detail}).")
 
 
+def too_slow(seconds: float) -> CutoutError:
+    return CutoutError("timeout", f"The site did not send the image within {seconds:.0f} s. "
+                       "Try again, or save the image and open it from the Cutout popup.")
+
+
+def download_too_large(received: int, limit: int) -> CutoutError:
+    return CutoutError("download-too-large", "The image file is too large to download "
+                       f"({received / 2**20:.0f} MB or more; the limit is {limit / 2**20:.0f} MB).")
+
+
 def unsupported_src(src: str) -> CutoutError | None:
     """URLs the engine cannot fetch at all, or None when it can try."""
     if not src:

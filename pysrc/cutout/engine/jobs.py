@@ -76,7 +76,7 @@ class JobRunner:
         t0 = _js.now_ms()
 
         self._progress(job, "fetching")
-        blob, content_type = await self._fetch(job.src)
+        blob, content_type = await self._fetch(job.src, notes, job.fetch_timeout_ms)
         t1 = _js.now_ms()
         timings["fetch"] = t1 - t0
 
@@ -136,7 +136,8 @@ class JobRunner:
         _js.post(result.envelope().to_dict())
         return result
 
-    async def _fetch(self, src: str) -> tuple[Any, str]:
+    async def _fetch(self, src: str, notes: list[str] | None = None,
+                     timeout_ms: float | None = None) -> tuple[Any, str]:
         refused = errors.unsupported_src(src)
         if refused:
             raise refused
@@ -146,17 +147,26 @@ class JobRunner:
                 raise CutoutError("upload-missing", "The image you opened is no longer stored "
                                   "(Cutout keeps the 20 most recent). Open it again.")
             return blob, str(blob.type or "")
+        limit = timeout_ms or modes.FETCH_TIMEOUT_MS
         try:
-            response = await _js.fetch(src)
+            response = await _js.fetch_image(src, limit, modes.MAX_DOWNLOAD_BYTES)
         except _js.JsError as e:
-            raise errors.network_error(str(e)) from None
+            text = str(e)
+            if "too-large:" in text:
+                received = int(text.rsplit("too-large:", 1)[1].strip().split()[0])
+                raise errors.download_too_large(received, modes.MAX_DOWNLOAD_BYTES) from None
+            if text.rstrip().endswith("timeout"):
+                raise errors.too_slow(limit / 1000) from None
+            raise errors.network_error(text.split("network:", 1)[-1].strip()) from None
         if not response.ok:
             raise errors.http_error(int(response.status), str(response.statusText))
-        blob = await response.blob()
-        content_type = str(blob.type or response.headers.get("content-type") or "")
+        blob = response.blob
+        content_type = str(blob.type or response.contentType or "")
         if content_type and not content_type.startswith("image/") \
                 and content_type not in ("application/octet-stream", "binary/octet-stream"):
             raise errors.not_an_image(content_type)
+        if response.redirected and notes is not None:
+            notes.append(f"Downloaded from {response.url} (redirected).")
         return blob, content_type
 
     async def _decode(self, blob: Any, content_type: str) -> Any:

@@ -24,9 +24,11 @@ def handle(raw: Any) -> Any:
     if message.type == Type.REMOVE:
         data = message.data
         side, timeout = data.get("modelSide"), data.get("webgpuTimeoutMs")
+        fetch_timeout = data.get("fetchTimeoutMs")
         job = Job(str(data["id"]), str(data["src"]), str(data.get("mode") or DEFAULT_MODE),
                   str(data.get("modelHost") or ""), str(data.get("backend") or "auto"),
-                  model_side(side), float(timeout) if timeout else None)
+                  model_side(side), float(timeout) if timeout else None,
+                  float(fetch_timeout) if fetch_timeout else None)
         return _js.to_js({"job": job.id, "state": _runner.submit(job)})
     if message.type == Type.DEVICE_INFO:
         return _device_info()
