@@ -185,10 +185,20 @@ class ExtensionBrowser:
         import websocket  # websocket-client, a dependency of selenium
 
         address = self.driver.capabilities["goog:chromeOptions"]["debuggerAddress"]
-        with urllib.request.urlopen(f"http://{address}/json/list", timeout=10) as reply:
-            targets = json.load(reply)
-        worker = next(t for t in targets if t.get("type") == "service_worker"
-                      and self.extension_id in t.get("url", ""))
+        deadline = time.monotonic() + 20
+        while True:
+            with urllib.request.urlopen(f"http://{address}/json/list", timeout=10) as reply:
+                worker = next((t for t in json.load(reply) if t.get("type") == "service_worker"
+                               and self.extension_id in t.get("url", "")), None)
+            if worker is not None:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the extension's service worker did not start")
+            # Stopped (idle, or by a test): any message from an extension page wakes it.
+            self._ensure_extension_page()
+            self.driver.execute_script(
+                "chrome.runtime.sendMessage({target: 'worker', type: 'wake'}).catch(() => {});")
+            time.sleep(0.3)
         ws = websocket.create_connection(worker["webSocketDebuggerUrl"], timeout=timeout,
                                          suppress_origin=True)
         try:
