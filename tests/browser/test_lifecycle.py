@@ -137,3 +137,18 @@ def test_the_registered_context_menu_handler_runs_a_job(browser, page_server, im
     driver.switch_to.window(page_tab)
     driver.close()
     driver.switch_to.window(browser.home)
+
+
+def test_ten_right_clicks_in_quick_succession_all_finish(browser, image_server):
+    """Ten jobs started at once through the worker's entry point, each opening its
+    result tab as a right-click does: all are done, none lost or mixed up."""
+    names = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg"] * 3 + ["chelsea.jpg"]
+    started = time.monotonic()
+    jobs = [browser.start_job(image_server.url(name), "fast", open_tab=True) for name in names]
+    assert time.monotonic() - started < 10  # quick succession (the driver is slow itself)
+    outcomes = [browser.wait_for_job(job, name, timeout=300) for job, name in zip(jobs, names)]
+    browser.close_pages({job["url"] for job in jobs})
+    assert [o.state for o in outcomes] == ["done"] * 10, [o.error for o in outcomes]
+    sizes = {"astronaut.jpg": (512, 512), "chelsea.jpg": (451, 300), "coffee.jpg": (600, 400)}
+    for name, outcome in zip(names, outcomes):
+        assert (outcome.result["width"], outcome.result["height"]) == sizes[name]
