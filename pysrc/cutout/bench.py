@@ -185,11 +185,16 @@ def write(report: BenchReport, out_dir: Path = RESULTS) -> tuple[Path, Path]:
     ax.set_ylabel("seconds per image, end to end")
     ax.set_title(f"{report.model}, mode {report.mode}: browser/native median ×{report.median_ratio}")
     ax.legend()
+    return json_path, _save_figure(fig, out_dir / f"{stem}.png")
+
+
+def _save_figure(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    png_path = out_dir / f"{stem}.png"
-    fig.savefig(png_path, dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
-    return json_path, png_path
+    return path
 
 
 def summary(report: BenchReport) -> str:
@@ -306,8 +311,4 @@ def write_comparison(comparison: dict[str, object], out_dir: Path = RESULTS) -> 
     ax.barh([r["system"] for r in rows], [r["warm_s"] for r in rows])
     ax.set_xlabel("seconds per photo, warm (median), same run")
     ax.invert_yaxis()
-    fig.tight_layout()
-    png_path = out_dir / f"{stem}.png"
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
-    return json_path, png_path
+    return json_path, _save_figure(fig, out_dir / f"{stem}.png")

@@ -132,20 +132,18 @@ def _resize_session() -> ort.InferenceSession:
                                 providers=["CPUExecutionProvider"])
 
 
-def _native_hw(sess: ort.InferenceSession) -> tuple[int, int]:
+def _native_hw(sess: ort.InferenceSession, default: int = 320) -> tuple[int, int]:
+    """The model's own input (height, width), from the fusion spec the toolchain stored."""
     import json
 
     spec = json.loads(sess.get_modelmeta().custom_metadata_map.get("cutout.fusion", "{}"))
-    size = spec.get("native_size", [320, 320])
+    size = spec.get("native_size", [default, default])
     return int(size[0]), int(size[1])
 
 
 def _native_side(sess: ort.InferenceSession) -> int:
-    """The model's own input size, from the fusion spec the toolchain stored in it."""
-    import json
-
-    spec = json.loads(sess.get_modelmeta().custom_metadata_map.get("cutout.fusion", "{}"))
-    return int(max(spec.get("native_size", [1024])))
+    """The long side of the model's own input (any-size models)."""
+    return max(_native_hw(sess, default=1024))
 
 
 def remove_background(
