@@ -114,7 +114,8 @@ def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fas
     if not images:
         raise FileNotFoundError("no images to benchmark")
     options = pipeline_options(get_mode(mode))
-    model_path = models_dir / f"{get_mode(mode).model}.onnx"
+    # The native row runs the very graph the browser runs on this backend.
+    model_path = models_dir / f"{get_mode(mode).model_on('webgpu' if backend == 'webgpu' else 'wasm')}.onnx"
     native = {row["image"]: row for row in time_native(images, model_path, **options)}
     session = get_session(model_path)
     rows: list[ImageRow] = []

@@ -31,9 +31,12 @@ def image_ids(every: int) -> list[str]:
     return [p.stem for p in sorted((DAVIS / "images").glob("*.jpg"))][::every]
 
 
-def score_mode(mode_name: str, models_dir: Path, ids: list[str]) -> dict[str, object]:
+def score_mode(mode_name: str, models_dir: Path, ids: list[str],
+               backend: str = "wasm") -> dict[str, object]:
+    """IoU, MAE, boundary F and native time of the file `mode` runs on `backend`."""
     mode = get_mode(mode_name)
-    path = models_dir / f"{mode.model}.onnx"
+    model_id = mode.model_on(backend)
+    path = models_dir / f"{model_id}.onnx"
     session = get_session(path)
     options = pipeline_options(mode)
     predict_alpha(session, np.zeros((64, 64, 4), np.uint8), **options)  # warm-up
@@ -48,7 +51,7 @@ def score_mode(mode_name: str, models_dir: Path, ids: list[str]) -> dict[str, ob
         maes.append(metrics.mae(alpha, gt))
         bfs.append(metrics.boundary_f(alpha, gt))
     return {
-        "mode": mode_name, "model": mode.model, "bytes": path.stat().st_size,
+        "mode": mode_name, "model": model_id, "bytes": path.stat().st_size,
         "model_side": mode.model_side, "keep_aspect": mode.keep_aspect, "images": len(ids),
         "iou_mean": round(float(np.mean(ious)), 4),
         "iou_worst5": round(float(metrics.worst_mean(ious, 0.05)), 4),
@@ -66,7 +69,10 @@ def run(models_dir: Path, every: int = 3) -> dict[str, object] | None:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "dataset": "davis345", "subset": f"every {every}th image ({len(ids)})",
         "pipeline": "cutout.native.pipeline (fused models, onnxruntime CPU, 2 cores)",
-        "rows": [score_mode(name, models_dir, ids) for name in MODES],
+        # Each mode's WASM file, and its WebGPU file where that is another one.
+        "rows": [score_mode(name, models_dir, ids, backend)
+                 for name, mode in MODES.items() for backend in ("wasm", "webgpu")
+                 if backend == "wasm" or mode.model_on("webgpu") != mode.model_on("wasm")],
     }
 
 

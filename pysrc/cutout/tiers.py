@@ -98,7 +98,8 @@ def mode_plan(tier: Tier) -> dict[str, dict[str, Any]]:
             size = f"long side {mode.model_side}"
         else:
             size = f"{mode.model_side}x{mode.model_side}"
-        plan[mode.name] = {"backend": tier.name, "model": mode.model, "input": size}
+        plan[mode.name] = {"backend": tier.name, "model": mode.model_on(tier.name),
+                           "input": size}
     return plan
 
 

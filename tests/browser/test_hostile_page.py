@@ -50,7 +50,7 @@ def test_a_hostile_page_cannot_start_jobs_or_forge_results(browser, page_server,
         assert time.monotonic() < deadline
         time.sleep(0.1)
     result = json.loads(driver.execute_script("return document.body.dataset.result"))
-    assert result["model"] == "isnet" and "evil" not in json.dumps(result)
+    assert result["model"] == "isnet-wasm" and "evil" not in json.dumps(result)
     for handle in driver.window_handles:
         if handle != browser.home:
             driver.switch_to.window(handle)

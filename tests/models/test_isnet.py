@@ -67,3 +67,64 @@ def test_weights_are_int8_and_size_is_under_50_mb(isnet_paths):
     assert "DequantizeLinear" in ops
     assert not ops & {"ConvInteger", "DynamicQuantizeLinear", "MatMulInteger"}  # not on WebGPU
     assert fused.stat().st_size < 50_000_000
+
+
+# ---------------------------------------------------------------- isnet-wasm (static int8)
+
+
+@pytest.fixture(scope="module")
+def wasm_path(built_models):
+    from cutout.toolchain.models import DEFAULT_OUT
+
+    return DEFAULT_OUT / built_models["isnet-wasm"].file
+
+
+def _alpha(path: Path, rgba: np.ndarray, side: int = 1024) -> np.ndarray:
+    return get_session(path).run(["alpha"], {"rgba": rgba[None],
+                                             "size": np.array([side, side], np.int32)})[0][0]
+
+
+@pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee"])
+def test_static_int8_agrees_with_the_webgpu_file(isnet_paths, wasm_path, name):
+    """Same network, integer compute: the measured agreement on these photos is IoU
+    0.96-0.99 (the calibration set: an upper bound); a wrong range or a quantised
+    output head gives a mask far off (a MinMax-calibrated file: 0.84 mean)."""
+    rgb = np.asarray(Image.open(SAMPLES / f"{name}.jpg").convert("RGB").resize((1024, 1024)))
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    ours, ref = _alpha(wasm_path, rgba) >= 128, _alpha(isnet_paths[0], rgba) >= 128
+    iou = (ours & ref).sum() / max(1, (ours | ref).sum())
+    assert iou >= 0.95, iou
+
+
+def test_static_int8_is_integer_compute_with_a_float_head(wasm_path, built_models):
+    import onnx
+
+    model = onnx.load(str(wasm_path), load_external_data=False)
+    quantised = {n.input[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    producer = {o: n for n in model.graph.node for o in n.output}
+    int8_convs = [c for c in convs if producer.get(c.input[0]) is not None
+                  and producer[c.input[0]].op_type == "DequantizeLinear"]
+    assert len(int8_convs) >= 90 and quantised  # most Convs take quantised activations
+    head = next(c for c in convs if c.name == "/side1/Conv")
+    inits = {t.name: t for t in model.graph.initializer}
+    assert inits[head.input[1]].data_type == onnx.TensorProto.FLOAT  # the mask's conv: float
+    assert not any(n.op_type == "Shape" and producer.get(n.input[0]) is not None
+                   and producer[n.input[0]].op_type == "DequantizeLinear" for n in model.graph.node)
+    assert built_models["isnet-wasm"].int8_compute and not built_models["isnet"].int8_compute
+    assert wasm_path.stat().st_size < 50_000_000
+
+
+def test_static_int8_builds_from_the_committed_ranges_without_inference(tmp_path, monkeypatch):
+    """The lock file makes the build machine-independent: with it present no calibration
+    input is made at all."""
+    from cutout.toolchain import isnet
+
+    assert isnet.QDQ_RANGES.is_file()
+    monkeypatch.setattr(isnet, "calibration_inputs", lambda *a, **k: pytest.fail("calibrated"))
+    # the recipe's output equals the shipped, manifest-checked file's source graph
+    from cutout.toolchain.fetch import DEFAULT_CACHE
+
+    original = isnet.fetch_model(DEFAULT_CACHE)
+    model = isnet.static_int8(original)
+    assert any(n.op_type == "QuantizeLinear" for n in model.graph.node)

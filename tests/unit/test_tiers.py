@@ -95,7 +95,8 @@ def test_mode_plan_names_backend_model_and_input_for_every_mode():
     for adapter, backend in ((GPU, "webgpu"), (None, "wasm")):
         plan = tiers.mode_plan(tiers.choose_tier(caps(adapter)))
         assert set(plan) == set(MODES)
-        assert plan["balanced"] == {"backend": backend, "model": "isnet", "input": "1024x1024"}
+        model = "isnet" if backend == "webgpu" else "isnet-wasm"  # integer kernels: CPU only
+        assert plan["balanced"] == {"backend": backend, "model": model, "input": "1024x1024"}
         assert plan["portrait"]["input"] == "long side 512"
         assert plan["fast"]["model"] == "u2netp"
 

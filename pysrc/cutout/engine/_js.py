@@ -92,15 +92,16 @@ def int32_tensor(values: list[int]) -> dict[str, Any]:
     return {"type": "int32", "data": js.Int32Array.new(to_js(values)), "dims": [len(values)]}
 
 
-async def create_session(model_bytes: Any, backend: str) -> Any:
+async def create_session(model_bytes: Any, backend: str, keep_qdq: bool = False) -> Any:
     """A session (in the inference worker) on "wasm" (the plain WASM build) or
     "webgpu" (onnxruntime-web's WebGPU build, imported on first use only).
     `model_bytes` (a Uint8Array) is transferred to the worker: do not reuse it."""
     # disable_quant_qdq: fold weight-only DequantizeLinear into fp32 weights at
     # load; otherwise onnxruntime keeps the QDQ pairs and int8 models run ~25 %
     # slower than fp32 (measured natively; ORT-web flattens `extra` to "a.b" keys).
+    # Static QDQ files (`keep_qdq`) need the pairs: they become integer kernels.
     options = {"executionProviders": [backend], "graphOptimizationLevel": "all",
-               "extra": {"session": {"disable_quant_qdq": "1"}}}
+               "extra": {"session": {"disable_quant_qdq": "0" if keep_qdq else "1"}}}
     return await cutout_host.createSession(model_bytes, backend, to_js(options))
 
 

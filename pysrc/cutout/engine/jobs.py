@@ -218,12 +218,13 @@ class JobRunner:
                         width: int, height: int, dynamic: bool) -> tuple[Any, Any, float]:
         """Load `mode`'s model on `backend` and run it on the model-sized `feed`; returns
         (model, cutout RGBA, time the run started). WebGPU runs are bounded by a timeout."""
-        self._progress(job, "loading-model", f"{mode.model} ({backend})")
+        model_id = mode.model_on(backend)
+        self._progress(job, "loading-model", f"{model_id} ({backend})")
         model = await self.registry.get(
-            mode.model, backend, job.model_host,
+            model_id, backend, job.model_host,
             lambda done, total: self._progress(
                 job, "downloading-model" if done < total else "loading-model",
-                f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if done < total else mode.model))
+                f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if done < total else model_id))
         self._progress(job, "inferring", model.backend)
         # Session creation and inference hold this thread for seconds: let the
         # progress message leave before they start, or the page shows a stale stage.

@@ -35,6 +35,7 @@ class ModelInfo:
     native_size: tuple[int, int]  # (height, width) the model was made for
     bundled: bool = True
     dynamic: bool = False
+    int8_compute: bool = False  # static QDQ: the session keeps its QDQ nodes
 
     @classmethod
     def from_manifest(cls, entry: dict[str, Any]) -> ModelInfo:
@@ -42,7 +43,8 @@ class ModelInfo:
         size = (size, size) if isinstance(size, int) else size
         return cls(entry["id"], entry["file"], int(entry["bytes"]), entry["sha256"],
                    (int(size[0]), int(size[1])),
-                   bool(entry.get("bundled", True)), bool(entry.get("dynamic", False)))
+                   bool(entry.get("bundled", True)), bool(entry.get("dynamic", False)),
+                   bool(entry.get("int8_compute", False)))
 
     @property
     def cache_key(self) -> str:
@@ -107,7 +109,7 @@ class ModelRegistry:
         info = await self.info(model_id)
         buffer = await (bundled_bytes(info) if info.bundled else cached_or_downloaded(info, host, progress))
         await _js.next_task()  # let progress messages out: creating a session blocks for seconds
-        session = await _js.create_session(_js.js_uint8(buffer), backend)
+        session = await _js.create_session(_js.js_uint8(buffer), backend, info.int8_compute)
         label = f"wasm ({_js.wasm_threads()} threads)" if backend == "wasm" else "webgpu"
         loaded = LoadedModel(info, session, label)
         self._loaded[f"{model_id}@{backend}"] = loaded

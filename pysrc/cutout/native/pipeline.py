@@ -49,11 +49,20 @@ def get_session(model_path: str | PathLike) -> ort.InferenceSession:
         sess = _SESSIONS.get(key)
         if sess is None:
             options = ort.SessionOptions()
-            # Same as the browser engine: fold weight-only DequantizeLinear at load.
-            options.add_session_config_entry("session.disable_quant_qdq", "1")
+            # Same as the browser engine: fold weight-only DequantizeLinear at load,
+            # keep QDQ in static int8 files (integer kernels).
+            if not _has_quantize_linear(key):
+                options.add_session_config_entry("session.disable_quant_qdq", "1")
             sess = ort.InferenceSession(key, options, providers=["CPUExecutionProvider"])
             _SESSIONS[key] = sess
         return sess
+
+
+def _has_quantize_linear(path: str) -> bool:
+    """A static QDQ graph (activations quantised), rather than weight-only DQ."""
+    import onnx
+
+    return any(n.op_type == "QuantizeLinear" for n in onnx.load(path, load_external_data=False).graph.node)
 
 
 def _session(session_or_path: ort.InferenceSession | str | PathLike) -> ort.InferenceSession:

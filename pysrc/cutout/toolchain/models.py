@@ -127,6 +127,23 @@ def _isnet_int8(original: Path, out: Path) -> Path:
     return out
 
 
+def _isnet_qdq(original: Path, out: Path) -> Path:
+    """ISNet any size, static int8 (uint8 activations, int8 weights): integer compute on
+    WASM, ~2x faster there; WebGPU has no QuantizeLinear kernel, so it keeps `isnet`.
+    Deterministic: the calibration ranges are committed (models/isnet-wasm.ranges.json)."""
+    from cutout.toolchain import isnet
+    from cutout.toolchain import quantize as q
+
+    stamp = out.with_suffix(".stamp")
+    key = "\n".join(sha256_file(Path(p)) for p in (original, isnet.__file__, q.__file__))
+    key += "\n" + (sha256_file(isnet.QDQ_RANGES) if isnet.QDQ_RANGES.is_file() else "calibrate")
+    if out.is_file() and stamp.is_file() and stamp.read_text() == key:
+        return out
+    q.save(isnet.static_int8(original), out)
+    stamp.write_text(key)
+    return out
+
+
 def _modnet_int8(original: Path, out: Path) -> Path:
     """MODNet: Conv inputs padded to multiples of 4 channels (WebGPU EP bug), then
     int8 per-channel weights with its six sensitive early convs kept fp32."""
@@ -155,8 +172,12 @@ def build_research(out_dir: Path, cache: Path = DEFAULT_CACHE) -> dict[str, Path
 
 RECIPES: dict[str, Callable[[Path, Path], Path]] = {
     "isnet-int8": _isnet_int8,
+    "isnet-qdq": _isnet_qdq,
     "modnet-int8": _modnet_int8,
 }
+
+
+INT8_COMPUTE_RECIPES = frozenset({"isnet-qdq"})
 
 
 def load_sources(path: Path = SOURCES_PATH) -> list[Source]:
@@ -187,6 +208,9 @@ class ModelEntry:
     bundled: bool = True
     # Takes any input size through the `size` input (see fuse.FusionSpec.dynamic).
     dynamic: bool = False
+    # Static QDQ int8: the session must keep QDQ nodes (session.disable_quant_qdq = 0)
+    # so that the CPU EP computes in integers; weight-only files fold them instead.
+    int8_compute: bool = False
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelEntry:
@@ -208,6 +232,7 @@ def _entry(src: Source, path: Path, data: bytes) -> ModelEntry:
         precision=src.precision,
         bundled=src.tier == "fast",
         dynamic=src.fusion.dynamic,
+        int8_compute=src.recipe in INT8_COMPUTE_RECIPES,
         inputs=[INPUT, SIZE] if src.fusion.dynamic else [INPUT],
         licence=src.licence,
         origin={

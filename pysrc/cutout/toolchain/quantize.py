@@ -518,3 +518,90 @@ def gptq_int4(
     kh, kw = w.shape[2:]
     s4 = scales.reshape(o, kh, kw, i // block).transpose(0, 3, 1, 2)
     return q4, s4.astype(np.float16)
+
+
+# ------------------------------------------------------------------ static int8 (int8 compute on WASM)
+
+
+class _Feeds:
+    """onnxruntime's CalibrationDataReader protocol over a list of inputs (no subclassing:
+    importing onnxruntime.quantization at module import would slow every toolchain task)."""
+
+    def __init__(self, name: str, inputs: list[np.ndarray]) -> None:
+        self.name, self.inputs, self._it = name, inputs, iter(inputs)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        x = next(self._it, None)
+        return None if x is None else {self.name: x}
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._it = iter(self.inputs[start_index:end_index])
+
+    def rewind(self) -> None:
+        self._it = iter(self.inputs)
+
+
+def static_int8(
+    model: onnx.ModelProto,
+    inputs: list[np.ndarray] | None,
+    ranges: Path,
+    keep_float: list[str],
+) -> onnx.ModelProto:
+    """Static QDQ int8: uint8 activations (per tensor, Percentile-calibrated), int8
+    weights per output channel, so the CPU EP fuses DQ -> Conv -> Q into QLinearConv and
+    computes in integers. Only unsigned activations reach MLAS's WASM-SIMD QGEMM (signed
+    ones fall back to scalar code: 2x slower than fp32), hence QUInt8.
+
+    `ranges` is the calibration lock file: when it exists its ranges are used and no
+    inference runs, so the built file is byte-identical on every machine (calibration
+    runs fp32 kernels whose last bits differ between CPUs). Without it the ranges are
+    calibrated on `inputs` and written there. `keep_float` are node names left in float.
+    The session that runs the result must keep QDQ (`session.disable_quant_qdq` = 0).
+    """
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    feed = model.graph.input[0].name
+    if not Path(ranges).is_file() and not inputs:
+        raise ValueError(f"{ranges} is missing and no calibration inputs were given")
+    with tempfile.TemporaryDirectory(prefix="cutout-qdq-") as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "qdq.onnx"
+        onnx.save(model, str(src))
+        quantize_static(
+            str(src), str(dst), _Feeds(feed, inputs or []), quant_format=QuantFormat.QDQ,
+            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.Percentile, nodes_to_exclude=list(keep_float),
+            calibration_cache_path=str(ranges),
+            extra_options={"CalibStridedMinMax": 1})  # one image at a time: bounded memory
+        out = onnx.load(str(dst))
+    _shape_from_float(out)
+    onnx.checker.check_model(out)
+    return out
+
+
+def _shape_from_float(model: onnx.ModelProto) -> None:
+    """Point every Shape at the float tensor instead of its QuantizeLinear -> DequantizeLinear
+    copy: the quantiser inserts these pairs in front of Shape, where they cost a full
+    quantise of the tensor and block onnxruntime's transpose optimiser."""
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    for n in graph.node:
+        dq = producer.get(n.input[0]) if n.op_type == "Shape" else None
+        q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        if q is not None and q.op_type == "QuantizeLinear":
+            n.input[0] = q.input[0]
+    while True:  # drop what no longer feeds anything
+        used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+        dead = [n for n in graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            graph.node.remove(n)
+    names = {i for n in graph.node for i in n.input}
+    kept = [t for t in graph.initializer if t.name in names]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
