@@ -20,6 +20,11 @@ MODEL_CACHE = "cutout-models-v1"
 # header before decoding when the format is known (engine/imagesize.py), else
 # after decoding (a 16k x 16k RGBA bitmap is 1 GiB; composing needs as much again).
 MAX_PIXELS = 200_000_000
+# The compose graph (edge refinement, colour decontamination at full size) peaks at
+# ~80 bytes per photo pixel in onnxruntime's CPU EP (measured: 12 MP, +0.97 GB); in
+# the 4 GB WASM heap beside a model, 16 MP (~1.3 GB) is the most that is safe. Larger
+# photos get the mask stretched by canvas.
+MAX_COMPOSE_PIXELS = 16_000_000
 
 # The chosen image must arrive within this time, and be at most this large: a server
 # that never finishes gets a message and a "Try again" instead of a spinner forever.

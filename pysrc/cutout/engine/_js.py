@@ -178,6 +178,14 @@ async def compose_png(full: Any, cutout_rgba: Any, feed_w: int, feed_h: int) -> 
     return await canvas.convertToBlob(to_js({"type": "image/png"}))
 
 
+async def png_from_rgba(rgba: Any, width: int, height: int) -> Any:
+    """PNG blob of straight (not premultiplied) RGBA bytes, as ImageData holds them."""
+    pixels = js.Uint8ClampedArray.new(rgba.buffer, rgba.byteOffset, rgba.length)
+    canvas = js.OffscreenCanvas.new(width, height)
+    canvas.getContext("2d").putImageData(js.ImageData.new(pixels, width, height), 0, 0)
+    return await canvas.convertToBlob(to_js({"type": "image/png"}))
+
+
 def blob_url(blob: Any) -> str:
     return str(js.URL.createObjectURL(blob))
 

@@ -97,6 +97,7 @@ class JobRunner:
             pixels = _js.rgba_pixels(work)
             if work is not full:
                 work.close()
+            full_pixels = pixels if work is full else None
             info = await self.registry.info(mode.model)
             feed_h, feed_w = info.native_size
             if info.dynamic:
@@ -110,8 +111,8 @@ class JobRunner:
             t2 = _js.now_ms()
             timings["decode"] = t2 - t1
 
-            model, cutout, gave_up = await self._infer(job, mode, plan, feed, feed_w, feed_h,
-                                                       info.dynamic, timings)
+            model, mask, cutout, gave_up = await self._infer(job, mode, plan, feed, feed_w,
+                                                             feed_h, info.dynamic, timings)
             if gave_up:
                 fallback = gave_up
                 notes.append(gave_up)
@@ -121,7 +122,15 @@ class JobRunner:
             backend_label = self.device.label(used, model.backend)
 
             self._progress(job, "composing")
-            png = await _js.compose_png(full, cutout, feed_w, feed_h)
+            await _js.next_task()
+            if width * height <= modes.MAX_COMPOSE_PIXELS:
+                png = await self._compose(full_pixels or _js.rgba_pixels(full), width, height,
+                                          mask, feed_w, feed_h)
+            else:
+                notes.append(f"Edges refined up to {modes.MAX_COMPOSE_PIXELS / 1e6:.0f} MP; "
+                             f"this photo ({width * height / 1e6:.0f} MP) got a plain "
+                             "stretched mask.")
+                png = await _js.compose_png(full, cutout, feed_w, feed_h)
             timings["compose"] = _js.now_ms() - t4
         finally:
             full.close()
@@ -186,16 +195,16 @@ class JobRunner:
 
     async def _infer(self, job: Job, mode: modes.Mode, plan: list[str], feed: Any, width: int,
                      height: int, dynamic: bool, timings: dict[str, float]
-                     ) -> tuple[Any, Any, str]:
-        """Run on the first backend of `plan` that works: (model, cutout RGBA, why WebGPU
-        was given up, or ""). A WebGPU failure of any kind (session creation, the run, a
+                     ) -> tuple[Any, Any, Any, str]:
+        """Run on the first backend of `plan` that works: (model, alpha, cutout RGBA, why
+        WebGPU was given up, or ""). A WebGPU failure of any kind (session creation, the run, a
         lost device, no answer in time) re-runs the job on WASM; WASM errors are final."""
         fallback = ""
         for backend in plan:
             start = _js.now_ms()
             try:
-                model, cutout, run_start = await self._infer_on(job, mode, backend, feed,
-                                                                width, height, dynamic)
+                model, mask, cutout, run_start = await self._infer_on(
+                    job, mode, backend, feed, width, height, dynamic)
             except (_js.JsError, TimeoutError) as e:
                 if backend == tiers.WASM:
                     raise
@@ -208,16 +217,16 @@ class JobRunner:
                 continue
             timings["model_load"] = run_start - start
             timings["inference"] = _js.now_ms() - run_start
-            return model, cutout, fallback
+            return model, mask, cutout, fallback
         raise CutoutError("internal", "No backend could run the model.")  # plan ends with WASM
 
     def _webgpu_timeout(self, job: Job) -> float:
         return job.webgpu_timeout_ms or tiers.WEBGPU_RUN_TIMEOUT_MS
 
     async def _infer_on(self, job: Job, mode: modes.Mode, backend: str, feed: Any,
-                        width: int, height: int, dynamic: bool) -> tuple[Any, Any, float]:
+                        width: int, height: int, dynamic: bool) -> tuple[Any, Any, Any, float]:
         """Load `mode`'s model on `backend` and run it on the model-sized `feed`; returns
-        (model, cutout RGBA, time the run started). WebGPU runs are bounded by a timeout."""
+        (model, alpha, cutout RGBA, time the run started). WebGPU runs are bounded by a timeout."""
         model_id = mode.model_on(backend)
         self._progress(job, "loading-model", f"{model_id} ({backend})")
         model = await self.registry.get(
@@ -233,16 +242,26 @@ class JobRunner:
         feeds = {"rgba": _js.uint8_tensor(feed, [1, height, width, 4])}
         if dynamic:
             feeds["size"] = _js.int32_tensor([height, width])
-        run = _js.run_session(model.session, feeds, ["cutout"])
+        run = _js.run_session(model.session, feeds, ["alpha", "cutout"])
         if backend == tiers.WEBGPU:
             outputs = await _js.with_timeout(run, self._webgpu_timeout(job))
         else:
             outputs = await run
-        return model, outputs.cutout.data, started
+        return model, outputs.alpha.data, outputs.cutout.data, started
 
     def _device_lost(self, message: Any) -> None:
         self.device.webgpu_failed(f"device lost: {message}")
         self.registry.drop(tiers.WEBGPU)
+
+    async def _compose(self, pixels: Any, width: int, height: int, mask: Any,
+                       mask_w: int, mask_h: int) -> Any:
+        """The exported PNG: the model's mask onto the full-size photo through the
+        compose graph (edges that follow the photo, no halo of the old background)."""
+        session = await self.registry.compose_session()
+        outputs = await _js.run_session(session, {
+            "rgba": _js.uint8_tensor(pixels, [1, height, width, 4]),
+            "alpha": _js.uint8_tensor(mask, [1, mask_h, mask_w])})
+        return await _js.png_from_rgba(outputs.cutout.data, width, height)
 
     async def _resize(self, pixels: Any, width: int, height: int,
                       to_w: int, to_h: int) -> Any:

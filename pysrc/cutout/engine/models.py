@@ -22,6 +22,7 @@ from .idle import idle_keys
 
 MANIFEST_PATH = "models/manifest.json"
 RESIZE_PATH = "models/resize.onnx"
+COMPOSE_PATH = "models/compose.onnx"
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -74,7 +75,7 @@ class ModelRegistry:
         # One load per model even when jobs overlap: a second download would
         # race the first for the cached parts and build a second session.
         self._pending: dict[str, asyncio.Future[LoadedModel]] = {}
-        self._resize: Any = None
+        self._graphs: dict[str, Any] = {}  # the bundled pixel graphs' sessions, by path
 
     async def manifest(self) -> dict[str, ModelInfo]:
         if self._manifest is None:
@@ -141,13 +142,21 @@ class ModelRegistry:
     async def resize_session(self) -> Any:
         """The antialiasing resize graph (toolchain.fuse.resize_model), always on WASM:
         the WebGPU EP cannot antialias, and the native pipeline runs the same graph."""
-        if self._resize is None:
-            response = await _js.fetch(_js.extension_url(RESIZE_PATH), credentials="omit")
+        return await self._graph_session(RESIZE_PATH)
+
+    async def compose_session(self) -> Any:
+        """The compose graph (toolchain.compose): the model's mask onto the full-size
+        photo, edges refined, foreground colours decontaminated. On WASM, as natively."""
+        return await self._graph_session(COMPOSE_PATH)
+
+    async def _graph_session(self, path: str) -> Any:
+        if path not in self._graphs:
+            response = await _js.fetch(_js.extension_url(path), credentials="omit")
             if not response.ok:
-                raise CutoutError("model-missing", f"{RESIZE_PATH} is missing from this build.")
-            self._resize = await _js.create_session(_js.js_uint8(await response.arrayBuffer()),
-                                                    "wasm")
-        return self._resize
+                raise CutoutError("model-missing", f"{path} is missing from this build.")
+            self._graphs[path] = await _js.create_session(
+                _js.js_uint8(await response.arrayBuffer()), "wasm")
+        return self._graphs[path]
 
 
 async def bundled_bytes(info: ModelInfo) -> Any:

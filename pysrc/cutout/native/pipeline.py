@@ -20,7 +20,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image, ImageOps
 
-from cutout.modes import MAX_PIXELS, MAX_WORK_SIDE, model_input_size, work_size
+from cutout.modes import (MAX_COMPOSE_PIXELS, MAX_PIXELS, MAX_WORK_SIDE, model_input_size,
+                          work_size)
 
 # The browser decodes up to MAX_PIXELS; the reference must too (Pillow warns at 89 MP).
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -28,8 +29,11 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 __all__ = [
     "MAX_WORK_SIDE",
     "get_session",
+    "compose",
     "load_rgba",
     "predict_alpha",
+    "predict_cutout",
+    "predict_mask",
     "reference_u2netp",
     "remove_background",
     "time_native",
@@ -85,14 +89,14 @@ def load_rgba(src: ImageSource) -> np.ndarray:
         return np.asarray(upright.convert("RGBA")).copy()
 
 
-def predict_alpha(
+def predict_mask(
     session_or_path: ort.InferenceSession | str | PathLike,
     rgba: np.ndarray,
     max_side: int = MAX_WORK_SIDE,
     model_side: int | None = None,
     keep_aspect: bool = False,
 ) -> np.ndarray:
-    """Foreground alpha (H x W uint8) for an H x W x 4 uint8 image via a fused model.
+    """The model's alpha at its own input size (h x w uint8) for an H x W x 4 image.
 
     Dynamic models (with a `size` input) run at `model_input_size(.., model_side)`,
     the same rule as the browser engine; `model_side` defaults to the model's own
@@ -125,12 +129,44 @@ def predict_alpha(
     if dynamic:
         feeds["size"] = np.array((fh, fw), np.int32)
     (alpha,) = sess.run(["alpha"], feeds)
-    alpha = alpha[0]
-    if alpha.shape != (fh, fw):
-        raise RuntimeError(f"model returned alpha {alpha.shape}, expected {(fh, fw)}")
-    if (fw, fh) != (w, h):
-        alpha = np.asarray(Image.fromarray(alpha).resize((w, h), Image.Resampling.BILINEAR))
-    return alpha
+    if alpha.shape[1:] != (fh, fw):
+        raise RuntimeError(f"model returned alpha {alpha.shape[1:]}, expected {(fh, fw)}")
+    return alpha[0]
+
+
+def compose(rgba: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The exported cut-out (H x W x 4 straight RGBA) from the photo and a model mask,
+    as the extension makes it: the compose graph up to MAX_COMPOSE_PIXELS, beyond that
+    the mask stretched bilinearly onto the photo's own alpha (the canvas fallback)."""
+    h, w = rgba.shape[:2]
+    if h * w <= MAX_COMPOSE_PIXELS:
+        return _compose_session().run(None, {"rgba": np.ascontiguousarray(rgba)[None],
+                                             "alpha": mask[None]})[0][0]
+    out = rgba.copy()
+    stretched = np.asarray(Image.fromarray(mask).resize((w, h), Image.Resampling.BILINEAR))
+    out[..., 3] = (stretched.astype(np.uint16) * rgba[..., 3] + 127) // 255
+    return out
+
+
+def predict_cutout(session_or_path: ort.InferenceSession | str | PathLike, rgba: np.ndarray,
+                   **options: object) -> np.ndarray:
+    """The full-size cut-out (straight RGBA) the extension exports for `rgba`."""
+    return compose(rgba, predict_mask(session_or_path, rgba, **options))  # type: ignore[arg-type]
+
+
+def predict_alpha(session_or_path: ort.InferenceSession | str | PathLike, rgba: np.ndarray,
+                  max_side: int = MAX_WORK_SIDE, model_side: int | None = None,
+                  keep_aspect: bool = False) -> np.ndarray:
+    """The exported cut-out's alpha (H x W uint8); see predict_mask for the options."""
+    return predict_cutout(session_or_path, rgba, max_side=max_side, model_side=model_side,
+                          keep_aspect=keep_aspect)[..., 3]
+
+
+@functools.cache
+def _compose_session() -> ort.InferenceSession:
+    from cutout.toolchain.compose import compose_bytes
+
+    return ort.InferenceSession(compose_bytes(), providers=["CPUExecutionProvider"])
 
 
 @functools.cache
@@ -159,11 +195,7 @@ def remove_background(
     src: ImageSource, model_path: str | PathLike, max_side: int = MAX_WORK_SIDE
 ) -> Image.Image:
     """The cut-out at the source's original resolution (RGBA, A = predicted alpha)."""
-    rgba = load_rgba(src)
-    out = rgba.copy()
-    # A replaced, not multiplied: same contract as the fused model's `cutout`.
-    out[..., 3] = predict_alpha(model_path, rgba, max_side)
-    return Image.fromarray(out, "RGBA")
+    return Image.fromarray(predict_cutout(model_path, load_rgba(src), max_side=max_side), "RGBA")
 
 
 def time_native(
@@ -183,11 +215,9 @@ def time_native(
         t0 = time.perf_counter()
         rgba = load_rgba(p)
         t1 = time.perf_counter()
-        alpha = predict_alpha(sess, rgba, max_side, model_side, keep_aspect)
+        mask = predict_mask(sess, rgba, max_side, model_side, keep_aspect)
         t2 = time.perf_counter()
-        out = rgba.copy()
-        out[..., 3] = alpha
-        Image.fromarray(out, "RGBA")
+        Image.fromarray(compose(rgba, mask), "RGBA")
         t3 = time.perf_counter()
         h, w = rgba.shape[:2]
         rows.append(

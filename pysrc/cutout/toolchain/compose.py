@@ -1,11 +1,13 @@
 """The "compose" graph: a low-resolution alpha mask onto the full-resolution photo.
 
     rgba   uint8 [1, H, W, 4]   the full-resolution photo, any H, W
-    alpha  uint8 [1, h, w]      the model's mask at its own size (h <= H, w <= W;
-                                stretched onto the photo, so the aspect may differ)
+    alpha  uint8 [1, h, w]      the model's mask at its own size (stretched onto the
+                                photo, so the aspect may differ; a side longer than
+                                the photo's is first shrunk to it)
     cutout uint8 [1, H, W, 4]   straight RGBA: RGB = estimated foreground colour F,
-                                A = refined alpha; RGB is the photo's own where A is
-                                255 (exactly) or 0 (nothing lost for a re-edit)
+                                A = refined alpha x the photo's own alpha; RGB is the
+                                photo's own where the refined alpha is 255 (exactly)
+                                or 0 (nothing lost for a re-edit)
 
 Stretching the mask bilinearly (canvas `destination-in`) leaves an edge blurred over
 ~4 px of a 12 MP photo and a halo of the old background in soft edges (hair). This
@@ -292,8 +294,10 @@ def compose_model(radius: int = 4, eps: float = 3e-4, guide: Guide = "rgb",
         fit; the background fit is kept small to follow a textured background).
     """
     g = _Graph()
-    hw = g.op("Shape", [MASK], "mask_hw", start=1, end=3)
     big_hw = g.op("Shape", [INPUT], "photo_hw", start=1, end=3)
+    # A mask larger than the photo along a side (a 1024 square for an 854x480 photo) is
+    # first shrunk to the photo's size along that side: the fit then runs per photo pixel.
+    hw = g.op("Min", [g.op("Shape", [MASK], "mask_hw_in", start=1, end=3), big_hw], "mask_hw")
     hw_k = g.op("Mul", [hw, g.i64("k", [_K])], "mask_hw_k")
     sizes_k = g.op("Concat", [g.i64("n3", [1, 3]), hw_k], "sizes_k", axis=0)
 
@@ -308,8 +312,9 @@ def compose_model(radius: int = 4, eps: float = 3e-4, guide: Guide = "rgb",
     nchw = g.op("Transpose", [g.op("Cast", [INPUT], "rgba_f", to=TensorProto.FLOAT)], "nchw",
                 perm=[0, 3, 1, 2])
     rgb = g.op("Gather", [nchw, g.i64("rgb_idx", [0, 1, 2])], "rgb", axis=1)
-    p = g.op("Unsqueeze", [g.op("Div", [g.op("Cast", [MASK], "mask_f", to=TensorProto.FLOAT),
-                                        g.f(255.0)], "mask01"), g.i64("axis1", [1])], "p")
+    p_in = g.op("Unsqueeze", [g.op("Div", [g.op("Cast", [MASK], "mask_f", to=TensorProto.FLOAT),
+                                           g.f(255.0)], "mask01"), g.i64("axis1", [1])], "p_in")
+    p = g.resize(p_in, g.op("Concat", [g.i64("n1", [1, 1]), hw], "sizes_p", axis=0), "p")
     rgb_low = _downscale(g, rgb, sizes_k)
 
     # -- 1. alpha: guided-filter coefficients at the mask's resolution.
@@ -381,7 +386,11 @@ def compose_model(radius: int = 4, eps: float = 3e-4, guide: Guide = "rgb",
     fg = g.op("Add", [rgb, g.op("Mul", [u, y], "fg_step")], "fg")
     # +0.5 then the truncating Cast rounds; the photo's whole numbers stay exact.
     fg = g.clip255(g.op("Add", [fg, g.f(0.5)], "fg_half"), "fg_round")
-    out = g.op("Transpose", [g.op("Concat", [fg, a_round], "out_nchw", axis=1)], "out_nhwc",
+    # The photo's own transparency is kept: A = refined alpha x photo alpha (x 1.0 exactly
+    # for an opaque photo).
+    own = g.op("Gather", [nchw, g.i64("a_idx", [3])], "photo_a", axis=1)
+    a_out = g.op("Mul", [a_round, g.op("Mul", [own, g.f(1 / 255.0)], "photo_a01")], "alpha_out")
+    out = g.op("Transpose", [g.op("Concat", [fg, a_out], "out_nchw", axis=1)], "out_nhwc",
                perm=[0, 2, 3, 1])
     g.nodes.append(helper.make_node("Cast", [out], [OUTPUT], name=_P + "cast_out",
                                     to=TensorProto.UINT8))
