@@ -54,6 +54,9 @@ class Mode:
     # The file run on WASM when it differs from `model` (the same network, quantised for
     # integer compute, which only the CPU EP has): same input, same answer within 1-2 %.
     wasm_model: str | None = None
+    # Test-time augmentation: a second pass on the mirrored photo, averaged in
+    # (toolchain.passes); twice the model time.
+    mirror: bool = False
 
     def model_on(self, backend: str) -> str:
         return self.wasm_model if backend == "wasm" and self.wasm_model else self.model
@@ -64,6 +67,10 @@ MODES: dict[str, Mode] = {
     "fast": Mode("fast", "Fast", "u2netp", MAX_WORK_SIDE),
     # ISNet at the 1024 square it was trained on (other sizes measured worse).
     "balanced": Mode("balanced", "Balanced", "isnet", MAX_WORK_SIDE, 1024, wasm_model="isnet-wasm"),
+    # Balanced plus a mirrored pass averaged in: the best IoU measured on davis345
+    # (docs/MODELS.md "Quality"), for twice Balanced's model time.
+    "quality": Mode("quality", "Quality", "isnet", MAX_WORK_SIDE, 1024, wasm_model="isnet-wasm",
+                    mirror=True),
     # MODNet matting: soft alpha for hair; people only (poor on other subjects).
     "portrait": Mode("portrait", "Portrait (hair)", "modnet", MAX_WORK_SIDE, 512, keep_aspect=True),
 }
@@ -82,7 +89,7 @@ def mode_labels() -> dict[str, str]:
 def pipeline_options(mode: Mode) -> dict[str, object]:
     """Keyword arguments of the native pipeline (predict_alpha, time_native) for `mode`."""
     return {"max_side": mode.max_side, "model_side": mode.model_side,
-            "keep_aspect": mode.keep_aspect}
+            "keep_aspect": mode.keep_aspect, "mirror": mode.mirror}
 
 
 def get_mode(name: str) -> Mode:

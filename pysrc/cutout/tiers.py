@@ -33,7 +33,8 @@ SOFTWARE_ADAPTERS = ("swiftshader", "llvmpipe", "lavapipe", "warp")
 # Time of each mode relative to Fast on the same backend (medians of `invoke bench`
 # on davis345 photos, WASM 2 threads, `invoke bench --peer` 2026-12-02: 1.08 / 7.38 /
 # 0.60 s). Used until this device has timed a mode itself.
-COST_RATIO_TO_FAST = {"fast": 1.0, "balanced": 6.8, "portrait": 0.55}
+# Quality is Balanced's model twice (the mirrored pass) plus two tiny graphs.
+COST_RATIO_TO_FAST = {"fast": 1.0, "balanced": 6.8, "quality": 13.7, "portrait": 0.55}
 
 # A WebGPU run that has not answered after this long is treated as hung and the
 # job re-runs on WASM (the first run compiles shaders: seconds on a real GPU).

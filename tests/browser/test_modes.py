@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 
-@pytest.mark.parametrize(("mode", "image"), [("balanced", "coffee.jpg"), ("portrait", "astronaut.jpg")])
+@pytest.mark.parametrize(("mode", "image"), [("balanced", "coffee.jpg"), ("quality", "chelsea.jpg"),
+                                             ("portrait", "astronaut.jpg")])
 def test_mode_matches_native(browser, image_server, png_alpha, mode, image):
     from cutout.modes import get_mode, pipeline_options
     from cutout.native.pipeline import load_rgba, predict_alpha

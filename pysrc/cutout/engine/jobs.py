@@ -242,12 +242,29 @@ class JobRunner:
         feeds = {"rgba": _js.uint8_tensor(feed, [1, height, width, 4])}
         if dynamic:
             feeds["size"] = _js.int32_tensor([height, width])
-        run = _js.run_session(model.session, feeds, ["alpha", "cutout"])
+        outputs = await self._run_model(job, model, backend, feeds, ["alpha", "cutout"])
+        alpha, cutout = outputs.alpha.data, outputs.cutout.data
+        if mode.mirror:
+            # Test-time augmentation: the same model on the mirrored feed, averaged in.
+            self._progress(job, "inferring", f"{model.backend}, mirrored pass")
+            await _js.next_task()
+            flipped = await _js.run_session(await self.registry.pass_session("flip.onnx"),
+                                            {"x": feeds["rgba"]})
+            feeds["rgba"] = _js.uint8_tensor(flipped.flipped.data, [1, height, width, 4])
+            mirrored = await self._run_model(job, model, backend, feeds, ["alpha"])
+            merged = await _js.run_session(await self.registry.pass_session("mirror.onnx"), {
+                "cutout": _js.uint8_tensor(cutout, [1, height, width, 4]),
+                "mirrored": _js.uint8_tensor(mirrored.alpha.data, [1, height, width])})
+            alpha, cutout = merged.alpha.data, merged.rgba.data
+        return model, alpha, cutout, started
+
+    async def _run_model(self, job: Job, model: Any, backend: str, feeds: dict[str, Any],
+                         fetch: list[str]) -> Any:
+        """One run of a model session; WebGPU runs are bounded by a timeout."""
+        run = _js.run_session(model.session, feeds, fetch)
         if backend == tiers.WEBGPU:
-            outputs = await _js.with_timeout(run, self._webgpu_timeout(job))
-        else:
-            outputs = await run
-        return model, outputs.alpha.data, outputs.cutout.data, started
+            return await _js.with_timeout(run, self._webgpu_timeout(job))
+        return await run
 
     def _device_lost(self, message: Any) -> None:
         self.device.webgpu_failed(f"device lost: {message}")

@@ -149,6 +149,10 @@ class ModelRegistry:
         photo, edges refined, foreground colours decontaminated. On WASM, as natively."""
         return await self._graph_session(COMPOSE_PATH)
 
+    async def pass_session(self, file: str) -> Any:
+        """One of a mode's extra-pass graphs (toolchain.passes: flip, mirror), on WASM."""
+        return await self._graph_session(f"models/{file}")
+
     async def _graph_session(self, path: str) -> Any:
         if path not in self._graphs:
             response = await _js.fetch(_js.extension_url(path), credentials="omit")

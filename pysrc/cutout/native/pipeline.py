@@ -95,12 +95,14 @@ def predict_mask(
     max_side: int = MAX_WORK_SIDE,
     model_side: int | None = None,
     keep_aspect: bool = False,
+    mirror: bool = False,
 ) -> np.ndarray:
     """The model's alpha at its own input size (h x w uint8) for an H x W x 4 image.
 
     Dynamic models (with a `size` input) run at `model_input_size(.., model_side)`,
     the same rule as the browser engine; `model_side` defaults to the model's own
-    size (use `modes.pipeline_options(mode)` to match a mode exactly).
+    size (use `modes.pipeline_options(mode)` to match a mode exactly). `mirror` adds
+    a pass on the mirrored feed, averaged in by the same graphs as the extension's.
     """
     sess = _session(session_or_path)
     h, w = rgba.shape[:2]
@@ -128,7 +130,13 @@ def predict_mask(
     feeds = {"rgba": feed}
     if dynamic:
         feeds["size"] = np.array((fh, fw), np.int32)
-    (alpha,) = sess.run(["alpha"], feeds)
+    alpha, cutout = sess.run(["alpha", "cutout"], feeds)
+    if mirror:
+        from cutout.toolchain.passes import FLIP_FILE, MIRROR_FILE
+
+        (feeds["rgba"],) = _pass_session(FLIP_FILE).run(None, {"x": feed})
+        (mirrored,) = sess.run(["alpha"], feeds)
+        alpha, _ = _pass_session(MIRROR_FILE).run(None, {"cutout": cutout, "mirrored": mirrored})
     if alpha.shape[1:] != (fh, fw):
         raise RuntimeError(f"model returned alpha {alpha.shape[1:]}, expected {(fh, fw)}")
     return alpha[0]
@@ -156,10 +164,17 @@ def predict_cutout(session_or_path: ort.InferenceSession | str | PathLike, rgba:
 
 def predict_alpha(session_or_path: ort.InferenceSession | str | PathLike, rgba: np.ndarray,
                   max_side: int = MAX_WORK_SIDE, model_side: int | None = None,
-                  keep_aspect: bool = False) -> np.ndarray:
+                  keep_aspect: bool = False, mirror: bool = False) -> np.ndarray:
     """The exported cut-out's alpha (H x W uint8); see predict_mask for the options."""
     return predict_cutout(session_or_path, rgba, max_side=max_side, model_side=model_side,
-                          keep_aspect=keep_aspect)[..., 3]
+                          keep_aspect=keep_aspect, mirror=mirror)[..., 3]
+
+
+@functools.cache
+def _pass_session(name: str) -> ort.InferenceSession:
+    from cutout.toolchain.passes import graph_bytes
+
+    return ort.InferenceSession(graph_bytes()[name], providers=["CPUExecutionProvider"])
 
 
 @functools.cache
@@ -200,7 +215,7 @@ def remove_background(
 
 def time_native(
     paths: list[str | PathLike], model_path: str | PathLike, max_side: int = MAX_WORK_SIDE,
-    model_side: int | None = None, keep_aspect: bool = False,
+    model_side: int | None = None, keep_aspect: bool = False, mirror: bool = False,
 ) -> list[dict]:
     """Per-image wall time of the native pipeline, session creation excluded.
 
@@ -209,13 +224,14 @@ def time_native(
     """
     sess = get_session(model_path)
     # Warm-up: the first run allocates arenas and is not representative.
-    predict_alpha(sess, np.zeros((64, 64, 4), np.uint8), max_side, model_side, keep_aspect)
+    predict_alpha(sess, np.zeros((64, 64, 4), np.uint8), max_side, model_side, keep_aspect,
+                  mirror)
     rows: list[dict] = []
     for p in paths:
         t0 = time.perf_counter()
         rgba = load_rgba(p)
         t1 = time.perf_counter()
-        mask = predict_mask(sess, rgba, max_side, model_side, keep_aspect)
+        mask = predict_mask(sess, rgba, max_side, model_side, keep_aspect, mirror)
         t2 = time.perf_counter()
         Image.fromarray(compose(rgba, mask), "RGBA")
         t3 = time.perf_counter()

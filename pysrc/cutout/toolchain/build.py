@@ -23,6 +23,7 @@ from .. import modes, protocol
 from .fetch import DEFAULT_CACHE, REPO_ROOT
 from .compose import COMPOSE_FILE, compose_bytes
 from .fuse import RESIZE_FILE, resize_model
+from .passes import graph_bytes as pass_graphs
 from .vendor import VENDORED
 
 TEMPLATE_DIR = REPO_ROOT / "extension"
@@ -137,7 +138,7 @@ def copy_models(extension_dir: Path, models_dir: Path = MODELS_DIR, manifest: Pa
     """Bundle every model (the default: every mode works offline right after Load
     unpacked), or with `remote` only those the manifest marks as bundled (the fast
     tier; the slim flavour downloads the rest from the model host), or the ids in
-    `bundle`. The antialiasing resize graph and the compose graph are always bundled."""
+    `bundle`. The pixel graphs (resize, compose, the extra passes') are always bundled."""
     data = json.loads(manifest.read_text())
     for model in data["models"]:
         if bundle is not None:
@@ -148,6 +149,8 @@ def copy_models(extension_dir: Path, models_dir: Path = MODELS_DIR, manifest: Pa
     target.mkdir(parents=True, exist_ok=True)
     (target / RESIZE_FILE).write_bytes(resize_model().SerializeToString(deterministic=True))
     (target / COMPOSE_FILE).write_bytes(compose_bytes())
+    for name, graph in pass_graphs().items():
+        (target / name).write_bytes(graph)
     bundled = [m for m in data["models"] if m.get("bundled", True)]
     for model in bundled:
         source = models_dir / model["file"]
