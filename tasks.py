@@ -84,7 +84,7 @@ def remove(c, paths, out="out", mode=None, backend="auto"):
 
     :param paths: image files: paths or glob patterns, comma-separated ("a.jpg,photos/*.png").
     :param out: folder for <stem>.png cut-outs and timings.json.
-    :param mode: auto (default: the tier's), fast, balanced or portrait.
+    :param mode: auto (default: the tier's), fast, balanced, quality or portrait.
     :param backend: auto (the tier's), webgpu or wasm. Headless Chromium here has WebGPU
                     only as SwiftShader (software, very slow): webgpu is for checks.
     """

@@ -50,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
                         help="output folder (default: %(default)s)")
     remove.add_argument("--mode", default=AUTO_MODE, choices=[AUTO_MODE, *MODES],
                         help="auto (default: the best for this device), fast, balanced "
-                        "(better edges, slower on the CPU) or portrait (people, hair)")
+                        "(better edges, slower on the CPU), quality (balanced with a second, "
+                        "mirrored pass: twice its time) or portrait (people, hair)")
     remove.add_argument("--backend", default="auto", choices=PREFERENCES,
                         help="where the model runs: auto (default), webgpu or wasm (CPU)")
     remove.add_argument("--extension", type=Path, default=None,

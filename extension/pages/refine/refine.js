@@ -37,7 +37,7 @@ const view = $('view');
 const viewCtx = view.getContext('2d');
 const state = {
   width: 0, height: 0,   // full resolution
-  source: null,          // ImageBitmap: the original at full size
+  source: null,          // the original at full size (its soft edge in the cut-out's colours)
   initial: null,         // ImageBitmap: the cut-out as handed over (Reset)
   mask: null, maskCtx: null,
   sourceView: null,      // the original at display size, redrawn on resize
@@ -72,12 +72,43 @@ async function load() {
   // then brings back only what the cut-out still holds.
   state.source = await decode(original ?? cutout, state.width, state.height)
     .catch(() => decode(cutout, state.width, state.height));
+  if (original) state.source = withEdgeColours(state.source, state.initial);
   state.mask = new OffscreenCanvas(state.width, state.height);
   // Read back for every undo patch: keep it in CPU memory.
   state.maskCtx = state.mask.getContext('2d', { willReadFrequently: true });
   state.maskCtx.drawImage(state.initial, 0, 0);
   view.dataset.width = state.width;
   view.dataset.height = state.height;
+}
+
+// The engine's cut-out carries, in its soft edge (0 < alpha < 255), the subject's
+// own colour with the old background taken out (the compose graph); the original
+// there is a mix of both. The source takes those colours, so that an untouched
+// edge shows and exports as the engine made it, not with a halo. Where the cut-out
+// is opaque or clear its colours are the original's anyway (restoring a clear
+// area brings back exactly the photo). Above the engine's compose limit (16 MP)
+// the cut-out is the plain original masked: nothing to take.
+const EDGE_COLOUR_MAX_PIXELS = 16e6;
+
+function withEdgeColours(original, cutout) {
+  const { width: w, height: h } = cutout;
+  if (w * h > EDGE_COLOUR_MAX_PIXELS) return original;
+  const read = (image) => {
+    const ctx = new OffscreenCanvas(w, h).getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(image, 0, 0, w, h);
+    return [ctx, ctx.getImageData(0, 0, w, h)];
+  };
+  const [ctx, source] = read(original);
+  const edge = read(cutout)[1].data;
+  const px = source.data;
+  for (let i = 3; i < px.length; i += 4) {
+    if (edge[i] > 0 && edge[i] < 255) {
+      px[i - 3] = edge[i - 3]; px[i - 2] = edge[i - 2]; px[i - 1] = edge[i - 1];
+    }
+  }
+  ctx.putImageData(source, 0, 0);
+  original.close();
+  return ctx.canvas;
 }
 
 // ---- display --------------------------------------------------------------
