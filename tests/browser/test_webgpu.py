@@ -119,7 +119,7 @@ def agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize(("mode", "side"), [("portrait", 192), ("balanced", SMALL_SIDE),
-                                            ("fast", None)])
+                                            ("quality", SMALL_SIDE), ("fast", None)])
 def test_model_on_webgpu_and_wasm_agrees_with_native(gpu_browser, image_server, png_alpha,
                                                      mode, side):
     """Each EP against native onnxruntime on the file it ran (Balanced runs the weight-only
