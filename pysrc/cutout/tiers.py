@@ -4,8 +4,9 @@ Pure Python (no `js`): the engine fills `Capabilities` from the browser
 (engine/capabilities.py) and asks this module; the tests drive it directly.
 
 The figures behind the policy are measured (docs/BENCHMARKS.md, docs/MODELS.md):
-- WASM on a 2-core machine: Fast 1.1 s, Balanced 7.4 s, Portrait 0.6 s per photo,
-  hence the cost ratios to Fast below; Balanced is a choice, not a default, there.
+- WASM on a 2-core machine: Fast 0.8 s, Balanced 4.2 s, Quality 8.1 s, Portrait 0.5 s
+  per photo, hence the cost ratios to Fast below; Balanced is a choice, not a
+  default, there.
 - WebGPU on a real GPU (onnxruntime's WebGPU EP, same WGSL kernels): Balanced's
   ISNet at 1024² runs in about 0.1 s, so a GPU tier defaults to Balanced.
 - SwiftShader, Chromium's software WebGPU adapter, ran U²-Netp at 320 in 164 s
@@ -30,11 +31,10 @@ PREFERENCES = ("auto", WEBGPU, WASM)
 MIN_STORAGE_BINDING = 128 << 20
 SOFTWARE_ADAPTERS = ("swiftshader", "llvmpipe", "lavapipe", "warp")
 
-# Time of each mode relative to Fast on the same backend (medians of `invoke bench`
-# on davis345 photos, WASM 2 threads, `invoke bench --peer` 2026-12-02: 1.08 / 7.38 /
-# 0.60 s). Used until this device has timed a mode itself.
-# Quality is Balanced's model twice (the mirrored pass) plus two tiny graphs.
-COST_RATIO_TO_FAST = {"fast": 1.0, "balanced": 6.8, "quality": 13.7, "portrait": 0.55}
+# Time of each mode relative to Fast on the same backend (medians of `invoke bench
+# --peer` on davis345 photos, WASM 2 threads, 2026-12-03: 0.83 / 4.23 / 8.11 / 0.50 s).
+# Used until this device has timed a mode itself.
+COST_RATIO_TO_FAST = {"fast": 1.0, "balanced": 5.1, "quality": 9.7, "portrait": 0.6}
 
 # A WebGPU run that has not answered after this long is treated as hung and the
 # job re-runs on WASM (the first run compiles shaders: seconds on a real GPU).

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ def test_help_explains_itself():
     assert top.returncode == 0 and "remove" in top.stdout and "nothing is uploaded" in top.stdout
     sub = cutout("remove", "--help")
     assert sub.returncode == 0
-    for word in ("--out", "--mode", "--backend", "balanced", "webgpu", "folders"):
+    for word in ("--out", "--mode", "--backend", "balanced", "quality", "webgpu", "folders"):
         assert word in sub.stdout
 
 
@@ -54,6 +55,26 @@ def test_remove_a_folder_and_files_names_each_failure(extension_dir, tmp_path):
     timings = json.loads((out / "timings.json").read_text())
     assert [t["ok"] for t in timings] == [True, True, False, False]
     assert all(t["backend"].startswith("wasm") for t in timings[:2])
+
+
+def test_quality_mode_through_the_command(extension_dir, tmp_path):
+    """`cutout remove --mode quality` runs both passes in the extension and says so."""
+    from cutout.native.pipeline import load_rgba, predict_alpha
+    from cutout.modes import get_mode, pipeline_options
+    from cutout.toolchain.build import MODELS_DIR
+
+    src = ROOT / "samples" / "chelsea.jpg"
+    run = cutout("remove", str(src), "-o", str(tmp_path), "--mode", "quality",
+                 "--extension", str(extension_dir))
+    assert run.returncode == 0, run.stdout + run.stderr
+    (timing,) = json.loads((tmp_path / "timings.json").read_text())
+    assert timing["mode"] == "quality" and timing["model"] == "isnet-wasm", timing
+    with Image.open(tmp_path / "chelsea.png") as im:
+        ours = np.asarray(im)[..., 3]
+    native = predict_alpha(MODELS_DIR / "isnet-wasm.onnx", load_rgba(src),
+                           **pipeline_options(get_mode("quality")))
+    fa, fb = ours >= 128, native >= 128
+    assert (fa & fb).sum() / (fa | fb).sum() >= 0.99
 
 
 def test_without_a_built_extension_it_says_what_to_do(tmp_path):

@@ -33,6 +33,7 @@ class FileReport:
     fallback: str = ""  # why it did not run on the backend asked for, if so
     timings_ms: dict[str, float] | None = None
     wall_s: float = 0.0
+    mode: str = ""  # the mode that ran (auto resolved to the tier's)
 
 
 def remove_files(paths: list[Path], out_dir: Path, extension_dir: Path,
@@ -107,4 +108,4 @@ def _report(path: Path, outcome: JobOutcome, out_dir: Path, taken: set[Path]) ->
     r = outcome.result
     return FileReport(str(path), True, str(target), "", r["width"], r["height"], r["model"],
                       r["backend"], r.get("fallback", ""), r["timings_ms"],
-                      round(outcome.wall_s, 3))
+                      round(outcome.wall_s, 3), r.get("mode", ""))
