@@ -28,12 +28,19 @@ optimisation level "all") and measured:
   a Cast to fp16 after each DQ, fp16 biases, Casts at the fused pre/post boundary,
   graph inputs/outputs unchanged), alone and with `gpupost`. Group `isnet-fp16` runs only
   the fp16 graph (and graph capture) of these.
+* group `quality` (Quality mode, `MODES["quality"]`): in one process per EP, per run
+  the product's Quality step (`native/pipeline.predict_mask` with `mirror`, the
+  engine's jobs.py): ISNet on the feed, `flip.onnx` on the CPU EP, ISNet on the
+  flipped feed (alpha only), `mirror.onnx` on the CPU EP (pass graphs from
+  `cutout.toolchain.passes.graph_bytes()`), each part timed, alternating with one
+  Balanced run (ISNet on the feed) in the same session; the Quality alpha against
+  the same step with ISNet on the CPU EP (`run_quality`).
 
 Every configuration runs in its own child process: a crash or an unsupported op
 is recorded for that configuration only, and each first run is a cold start.
 
     python bench/webgpu_native.py --models-dir build/models --out results.json \
-        [--feed photo|model] [--modes fast,balanced,portrait] [--groups main,isnet-variants,isnet-fp16] \
+        [--feed photo|model] [--modes fast,balanced,portrait] [--groups main,isnet-variants,isnet-fp16,quality] \
         [--warm 15] [--cpu-warm 9] [--logs-tar logs.tar.gz]
 
 Needs onnxruntime >= 1.24.4, onnxruntime-ep-webgpu, numpy, onnx, Pillow and a
@@ -476,6 +483,84 @@ def summarise_profile(path: Path) -> dict[str, Any]:
     }
 
 
+_PASSES: dict[str, Any] = {}
+QUALITY_PARTS = ("model", "flip", "model_mirrored", "mirror")
+
+
+def pass_session(name: str) -> Any:
+    """A Quality pass graph (`flip.onnx`, `mirror.onnx`) on the CPU EP, as the product
+    runs it (native/pipeline._pass_session; WASM in the browser)."""
+    if name not in _PASSES:
+        import onnxruntime as ort
+
+        from cutout.toolchain.passes import graph_bytes
+
+        _PASSES[name] = ort.InferenceSession(graph_bytes()[name], providers=[CPU_EP])
+    return _PASSES[name]
+
+
+def run_quality(sess: Any, spec: dict[str, Any], inp: str, feeds: dict[str, np.ndarray],
+                row: dict[str, Any], refs: dict[str, np.ndarray], saved: dict[str, np.ndarray]) -> None:
+    """Quality's model work for one input: a cold Quality step, then `warm` times one
+    Balanced run (ISNet on the feed, alpha + cutout) and one Quality step, alternating.
+    Times in `row`: the Quality step (first_s, median_s, min_s), its parts, Balanced."""
+    from cutout.toolchain.passes import FLIP_FILE, MIRROR_FILE
+
+    def quality() -> tuple[np.ndarray, dict[str, float]]:
+        t0 = time.perf_counter()
+        alpha, cutout = sess.run(["alpha", "cutout"], feeds)
+        t1 = time.perf_counter()
+        (flipped,) = pass_session(FLIP_FILE).run(None, {"x": feeds["rgba"]})
+        t2 = time.perf_counter()
+        (mirrored,) = sess.run(["alpha"], {**feeds, "rgba": flipped})
+        t3 = time.perf_counter()
+        merged, _ = pass_session(MIRROR_FILE).run(None, {"cutout": cutout, "mirrored": mirrored})
+        t4 = time.perf_counter()
+        return merged[0], {"model": t1 - t0, "flip": t2 - t1, "model_mirrored": t3 - t2,
+                           "mirror": t4 - t3, "total": t4 - t0}
+
+    try:
+        if not _PASSES:
+            t = time.perf_counter()
+            pass_session(FLIP_FILE), pass_session(MIRROR_FILE)
+            row["pass_sessions_create_s"] = time.perf_counter() - t
+        q_alpha, first = quality()
+        row["first_s"] = first["total"]
+        row["first_parts_s"] = {k: first[k] for k in QUALITY_PARTS}
+        totals: list[float] = []
+        parts: dict[str, list[float]] = {k: [] for k in QUALITY_PARTS}
+        balanced: list[float] = []
+        for _ in range(spec["warm"]):
+            t = time.perf_counter()
+            b_alpha, b_cutout = sess.run(["alpha", "cutout"], feeds)
+            balanced.append(time.perf_counter() - t)
+            q_alpha, times = quality()
+            totals.append(times["total"])
+            for k in QUALITY_PARTS:
+                parts[k].append(times[k])
+    except Exception as e:
+        row["error"] = f"{type(e).__name__}: {e}"
+        return
+    if not totals:
+        return
+    row["warm_s"] = totals
+    row["median_s"] = statistics.median(totals)
+    row["min_s"] = min(totals)
+    row["parts"] = {k: {"median_s": statistics.median(v), "min_s": min(v), "warm_s": v}
+                    for k, v in parts.items()}
+    row["balanced"] = {"median_s": statistics.median(balanced), "min_s": min(balanced), "warm_s": balanced}
+    b_alpha, b_cutout, rgba = b_alpha[0], b_cutout[0], feeds["rgba"][0]
+    row["alpha_shape"] = list(q_alpha.shape)
+    row["cutout_consistent"] = bool(
+        np.array_equal(b_cutout[..., :3], rgba[..., :3]) and np.array_equal(b_cutout[..., 3], b_alpha))
+    row["quality_vs_balanced"] = compare_alpha(q_alpha, b_alpha)
+    if spec.get("save_ref"):
+        saved[inp], saved[f"{inp}--balanced"] = q_alpha, b_alpha
+    elif inp in refs:
+        row["vs_cpu"] = compare_alpha(q_alpha, refs[inp])
+        row["balanced_vs_cpu"] = compare_alpha(b_alpha, refs[f"{inp}--balanced"])
+
+
 def run_child(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
     import onnxruntime as ort
 
@@ -517,6 +602,9 @@ def run_child(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
         if resize_s is not None:
             row["resize_graph_cpu_s"] = resize_s
         res["inputs"][inp] = row
+        if spec.get("quality"):
+            run_quality(sess, spec, inp, feeds, row, refs, saved)
+            continue
         try:
             t = time.perf_counter()
             outs = sess.run(None, feeds)
@@ -640,6 +728,15 @@ def plan(models_dir: Path, workdir: Path, groups: set[str], modes: list[str], wa
             spec("isnet-fp16/webgpu/graph-capture", b, "webgpu", one, warm, variant="fp16",
                  provider_options={"enableGraphCapture": "1"}),
         ]
+    if "quality" in groups:
+        # Quality (ISNet twice + the CPU pass graphs) next to Balanced, in one process per EP
+        q = "quality"
+        specs += [
+            spec("isnet-quality/cpu/product", q, "cpu", all_inputs, cpu_warm, save_ref=True, quality=True,
+                 ref_model="isnet-quality"),
+            spec("isnet-quality/webgpu/product", q, "webgpu", all_inputs, warm, quality=True,
+                 ref_model="isnet-quality"),
+        ]
     seen: set[str] = set()
     specs = [s for s in specs if not (s["name"] in seen or seen.add(s["name"]))]  # type: ignore[func-returns-value]
     return specs
@@ -750,7 +847,7 @@ def summarise(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if c["spec"]["ep"] == "cpu" and c["spec"]["variant"] == "shipped":
             for inp, row in c.get("inputs", {}).items():
                 if "median_s" in row:
-                    cpu[(c["spec"]["model"], inp)] = row["median_s"]
+                    cpu[(c["spec"]["ref_model"], inp)] = row["median_s"]
     rows = []
     for c in configs:
         base = {"config": c["name"], "ok": c.get("ok"), "create_ms": 1e3 * c["create_s"] if "create_s" in c else None}
@@ -765,12 +862,21 @@ def summarise(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for k in ("first_s", "median_s", "min_s"):
                 if k in row:
                     r[k.replace("_s", "_ms")] = 1e3 * row[k]
-            ref = cpu.get((c["spec"]["model"], inp))
+            ref = cpu.get((c["spec"]["ref_model"], inp))
             if ref and "median_s" in row and c["spec"]["ep"] == "webgpu":
                 r["cpu_median_ms"] = 1e3 * ref
                 r["speedup_vs_cpu"] = ref / row["median_s"]
             if "vs_cpu" in row:
                 r["vs_cpu"] = row["vs_cpu"]
+            if "parts" in row:  # quality: its parts and Balanced in the same process
+                r["first_parts_ms"] = {k: 1e3 * v for k, v in row["first_parts_s"].items()}
+                r["parts_median_ms"] = {k: 1e3 * v["median_s"] for k, v in row["parts"].items()}
+                r["parts_min_ms"] = {k: 1e3 * v["min_s"] for k, v in row["parts"].items()}
+                r["balanced_median_ms"] = 1e3 * row["balanced"]["median_s"]
+                r["balanced_min_ms"] = 1e3 * row["balanced"]["min_s"]
+                for k in ("balanced_vs_cpu", "quality_vs_balanced"):
+                    if k in row:
+                        r[k] = row[k]
             if "error" in row:
                 r["error"] = row["error"]
             rows.append(r)
@@ -974,6 +1080,9 @@ def run_parent(args: argparse.Namespace) -> int:
             brief[inp] = {k: row.get(k) for k in ("first_s", "median_s", "min_s", "error")}
             if "vs_cpu" in row:
                 brief[inp]["vs_cpu"] = {k: row["vs_cpu"][k] for k in ("max_abs_diff", "mean_abs_diff", "iou_gt127")}
+            if "parts" in row:
+                brief[inp]["parts_median_s"] = {k: v["median_s"] for k, v in row["parts"].items()}
+                brief[inp]["balanced_median_s"] = row["balanced"]["median_s"]
         if "profile" in res:
             brief["profile"] = {k: res["profile"].get(k) for k in ("nodes_by_provider", "cpu_compute_nodes")}
         if "placement_counts" in res:
@@ -996,7 +1105,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models-dir", default=str(ROOT / "build" / "models"))
     ap.add_argument("--out", default="webgpu_native.json", help="results JSON (rewritten after each config)")
-    ap.add_argument("--groups", default="main,isnet-variants", help="comma list: main, isnet-variants, isnet-fp16")
+    ap.add_argument("--groups", default="main,isnet-variants", help="comma list: main, isnet-variants, isnet-fp16, quality")
     ap.add_argument("--modes", default=",".join(MODE_ORDER), help="comma list of modes to measure")
     ap.add_argument("--feed", choices=("photo", "model"), default="photo",
                     help="photo: the photo at its size; model: pre-shrunk by the resize graph (see feeds_for)")
