@@ -181,6 +181,16 @@ def test(c, k="", browser=True):
     c.run(shlex.join([sys.executable, "-m", "pytest", *args]), pty=False)
 
 
+@task(pre=[build])
+def screenshots(c, out="docs/screenshots"):
+    """Capture the popup, a result, Refine and the options page from the real extension."""
+    from cutout.headless.screenshots import take
+    from cutout.toolchain.build import OUT_DIR
+
+    for path in take(OUT_DIR, ROOT / "samples", ROOT / out):
+        print(f"wrote {path}")
+
+
 @task(pre=[models])
 def serve_models(c, port=8765):
     """Serve build/models on 127.0.0.1 as the model host (the default of dev builds).
@@ -207,4 +217,5 @@ def clean(c):
         shutil.rmtree(path, ignore_errors=True)
 
 
-ns = Collection(deps, models, build, remove, demo, bench, eval, test, serve_models, clean)
+ns = Collection(deps, models, build, remove, demo, bench, eval, test, screenshots, serve_models,
+                clean)
