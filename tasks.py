@@ -183,7 +183,8 @@ def test(c, k="", browser=True):
 
 @task(pre=[build])
 def screenshots(c, out="docs/screenshots"):
-    """Capture the popup, a result, Refine and the options page from the real extension."""
+    """Capture the popup, a result, Refine, a batch and the options page from the real
+    extension."""
     from cutout.headless.screenshots import take
     from cutout.toolchain.build import OUT_DIR
 

@@ -99,21 +99,35 @@ export async function startUpload(file, openTab) {
   return reply;
 }
 
-// The first image file among a drop's or paste's items, if any.
-function imageFrom(dataTransfer) {
-  return [...(dataTransfer?.files ?? [])].find((f) => f.type.startsWith('image/') || !f.type) ?? null;
+// Start a job for each file, in order, without opening tabs; resolves to their {id, url}.
+export async function startUploads(files) {
+  const jobs = [];
+  for (const file of files) jobs.push(await startUpload(file, false));
+  return jobs;
 }
 
-// Every way a page takes an image: the file picker, a drop on `zone`, a paste.
-export function acceptImages({ input, zone, onFile }) {
-  const take = (file) => { if (file) onFile(file); };
-  input.addEventListener('change', () => take(input.files[0]));
-  document.addEventListener('paste', (event) => take(imageFrom(event.clipboardData)));
+// The batch view of several jobs.
+export function batchUrl(jobs) {
+  return chrome.runtime.getURL(`pages/batch/batch.html?jobs=${jobs.map((j) => encodeURIComponent(j.id)).join(',')}`);
+}
+
+// Every image file among a drop's or paste's items (a file of unknown type is let
+// through: the engine names what it is if it is no image).
+function imagesFrom(dataTransfer) {
+  return [...(dataTransfer?.files ?? [])].filter((f) => f.type.startsWith('image/') || !f.type);
+}
+
+// Every way a page takes images: the file picker, a drop on `zone`, a paste; one
+// or several at once.
+export function acceptImages({ input, zone, onFiles }) {
+  const take = (files) => { if (files.length) onFiles(files); };
+  input.addEventListener('change', () => take([...input.files]));
+  document.addEventListener('paste', (event) => take(imagesFrom(event.clipboardData)));
   zone.addEventListener('dragover', (event) => { event.preventDefault(); zone.classList.add('over'); });
   zone.addEventListener('dragleave', () => zone.classList.remove('over'));
   zone.addEventListener('drop', (event) => {
     event.preventDefault();
     zone.classList.remove('over');
-    take(imageFrom(event.dataTransfer));
+    take(imagesFrom(event.dataTransfer));
   });
 }

@@ -41,6 +41,8 @@ class Type:
     CLICKED_IMAGE = "clicked-image"
     # page -> worker -> offscreen: this device's capabilities, tier and timings
     DEVICE_INFO = "device-info"
+    # page -> worker -> offscreen: one ZIP of the cut-outs of data.jobs (Download all)
+    ZIP = "zip"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`invoke screenshots` reaches every page it shows (popup, result, Refine, options)
+"""`invoke screenshots` reaches every page it shows (popup, result, Refine, batch, options)
 through the built manifest and the flow a person follows, and captures real pixels."""
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 // The result page: asks the worker to run its job, shows progress, then the
 // cut-out on a checkerboard with a full-resolution Download PNG.
 import { MODES, PAGE_CHANNEL, Target, Type } from '../../messages.js';
-import { acceptImages, putBlob, readBlob, refineKeys, startUpload } from '../../lib/uploads.js';
+import { acceptImages, batchUrl, putBlob, readBlob, refineKeys, startUpload, startUploads } from '../../lib/uploads.js';
+import { stageText } from '../../lib/stages.js';
 
-const STAGE_TEXT = {
-  fetching: 'Downloading the image…',
-  decoding: 'Reading the image…',
-  'downloading-model': 'Downloading the model (once)…',
-  'loading-model': 'Loading the model…',
-  inferring: 'Finding the subject…',
-  composing: 'Cutting out…',
-};
 const $ = (id) => document.getElementById(id);
 const jobId = new URLSearchParams(location.search).get('job');
 // What the page owns: the cut-out (transparent), the original, and the PNG the
@@ -135,8 +128,7 @@ new BroadcastChannel(PAGE_CHANNEL).addEventListener('message', ({ data: message 
   if (message?.target !== Target.PAGE || message.data?.job !== jobId) return;
   switch (message.type) {
     case Type.PROGRESS:
-      $('stage').textContent = [STAGE_TEXT[message.data.stage] ?? message.data.stage,
-        message.data.stage === 'downloading-model' ? message.data.detail : ''].join(' ');
+      $('stage').textContent = stageText(message.data);
       break;
     case Type.DONE:
       showResult(message.data).catch((error) => fail(`The result could not be shown: ${error.message}`));
@@ -178,17 +170,21 @@ async function run(attempts = 4) {
   }
 }
 
-// Opening a file here starts a job and shows it in this same tab.
-async function openFile(file) {
+// Opening a file here starts a job and shows it in this same tab; several files,
+// the batch view.
+async function openFiles(files) {
   try {
-    const { url } = await startUpload(file, false);
-    location.replace(url);
+    if (files.length === 1) {
+      location.replace((await startUpload(files[0], false)).url);
+    } else {
+      location.replace(batchUrl(await startUploads(files)));
+    }
   } catch (error) {
     fail(error.message);
   }
 }
 
-acceptImages({ input: $('file'), zone: $('dropzone'), onFile: openFile });
+acceptImages({ input: $('file'), zone: $('dropzone'), onFiles: openFiles });
 $('another').addEventListener('click', () => { location.href = location.pathname; });
 
 $('retry').addEventListener('click', () => run());

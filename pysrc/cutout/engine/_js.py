@@ -186,6 +186,25 @@ async def png_from_rgba(rgba: Any, width: int, height: int) -> Any:
     return await canvas.convertToBlob(to_js({"type": "image/png"}))
 
 
+async def url_bytes(url: str) -> bytes:
+    """The bytes behind a blob: URL this document made (one copy into Python)."""
+    response = await js.fetch(url)
+    return bytes((await response.arrayBuffer()).to_bytes())
+
+
+async def refined_png(job_id: str) -> bytes | None:
+    """The Refine view's saved PNG of `job_id` (IndexedDB), if the user refined it."""
+    blob = await cutout_host.readRefined(job_id)
+    return bytes((await blob.arrayBuffer()).to_bytes()) if blob else None
+
+
+def blob_from_bytes(data: bytes, content_type: str) -> Any:
+    """A Blob of `data` (one copy into a JS Uint8Array)."""
+    array = js.Uint8Array.new(len(data))
+    array.assign(data)
+    return js.Blob.new(to_js([array]), to_js({"type": content_type}))
+
+
 def blob_url(blob: Any) -> str:
     return str(js.URL.createObjectURL(blob))
 

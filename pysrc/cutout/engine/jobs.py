@@ -11,7 +11,7 @@ from . import _js, errors
 from .device import Device
 from .models import ModelRegistry
 from .imagesize import HEADER_BYTES, image_size, unsupported_format
-from .naming import cutout_filename
+from .naming import cutout_filename, unique_name
 
 
 KEEP_RESULTS = 20  # finished results kept (their PNG blobs stay alive), newest last
@@ -28,6 +28,10 @@ class JobRunner:
         _js.watch_device_lost(self._device_lost)
         self.finished: dict[str, JobResult] = {}
         self.running: dict[str, asyncio.Task[Any]] = {}
+        # One job at a time: a batch of twenty 12 MP photos started together would
+        # otherwise decode and compose them all at once (GBs); the others wait their turn.
+        self._turn = asyncio.Lock()
+        self._zip_url = ""
 
     def submit(self, job: Job) -> str:
         if job.id in self.running:
@@ -50,13 +54,39 @@ class JobRunner:
 
     async def run(self, job: Job) -> JobResult | JobFailure:
         try:
-            return await self._run(job)
+            if self._turn.locked():
+                self._progress(job, "queued")
+            async with self._turn:
+                return await self._run(job)
         except CutoutError as e:
             failure = JobFailure(job.id, e.code, e.message)
         except Exception as e:  # a bug: still tell the user instead of hanging
             failure = JobFailure(job.id, "internal", f"Cutout failed unexpectedly: {e}")
         _js.post(failure.envelope().to_dict())
         return failure
+
+    async def zip_results(self, ids: list[str]) -> dict[str, Any]:
+        """One ZIP (stored: PNGs are compressed already) of the finished cut-outs of `ids`,
+        each as refined in the Refine view where it was; ids without a result are named
+        in "missing". {url (blob), name, count, missing}."""
+        import io
+        import zipfile
+
+        buffer, names, missing = io.BytesIO(), set(), []
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for job_id in ids:
+                result = self.finished.get(job_id)
+                if result is None:
+                    missing.append(job_id)
+                    continue
+                png = await _js.refined_png(job_id) or await _js.url_bytes(result.url)
+                archive.writestr(unique_name(result.filename, names), png)
+        blob = _js.blob_from_bytes(buffer.getvalue(), "application/zip")
+        if self._zip_url:  # one archive at a time is kept
+            _js.revoke_blob_url(self._zip_url)
+        self._zip_url = _js.blob_url(blob)
+        return {"url": self._zip_url, "name": "cutouts.zip",
+                "count": len(ids) - len(missing), "missing": missing}
 
     def _progress(self, job: Job, stage: str, detail: str = "") -> None:
         _js.post(Progress(job.id, stage, detail).envelope().to_dict())

@@ -23,3 +23,16 @@ def stem_from_src(src: str) -> str:
 
 def cutout_filename(src: str) -> str:
     return f"{stem_from_src(src)}-cutout.png"
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or `<stem>-2.png`, `-3`… when an earlier entry of `taken` has it (case
+    blind, as on Windows and macOS disks); the result is added to `taken`."""
+    stem, dot, ext = name.rpartition(".")
+    stem, ext = (stem, dot + ext) if dot else (name, "")
+    candidate, n = name, 1
+    while candidate.lower() in taken:
+        n += 1
+        candidate = f"{stem}-{n}{ext}"
+    taken.add(candidate.lower())
+    return candidate

@@ -32,6 +32,11 @@ def handle(raw: Any) -> Any:
         return _js.to_js({"job": job.id, "state": _runner.submit(job)})
     if message.type == Type.DEVICE_INFO:
         return _device_info()
+    if message.type == Type.ZIP:
+        import asyncio
+
+        ids = [str(i) for i in message.data.get("jobs") or []]
+        return asyncio.ensure_future(_zip(ids))
     print(f"cutout engine: unknown message type {message.type!r}")
     return None
 
@@ -52,3 +57,7 @@ def _device_info() -> Any:
         return _js.to_js(await _device.describe())
 
     return asyncio.ensure_future(describe())
+
+
+async def _zip(ids: list[str]) -> Any:
+    return _js.to_js(await _runner.zip_results(ids))

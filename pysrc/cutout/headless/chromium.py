@@ -60,12 +60,14 @@ let last = performance.now();
 """
 
 
-def download_bytes(driver: webdriver.Chrome) -> bytes:
-    """The file the Download button of the result page in `driver`'s tab offers."""
+def download_bytes(driver: webdriver.Chrome, link_id: str = "download") -> bytes:
+    """The file a link of the page in `driver`'s tab offers (default: the result page's
+    Download button)."""
     encoded = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
-        "fetch(document.getElementById('download').href).then((r) => r.blob())"
-        ".then((b) => { const f = new FileReader(); f.onload = () => done(f.result); f.readAsDataURL(b); });")
+        "fetch(document.getElementById(arguments[0]).href).then((r) => r.blob())"
+        ".then((b) => { const f = new FileReader(); f.onload = () => done(f.result); f.readAsDataURL(b); });",
+        link_id)
     return base64.b64decode(encoded.split(",", 1)[1])
 
 

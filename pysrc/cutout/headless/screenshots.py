@@ -18,7 +18,8 @@ from .servers import StaticServer
 SAMPLE = "astronaut.jpg"
 # (name, window width, height): the popup at its 360 px width, the others as a laptop.
 SIZES = {"popup": (380, 560), "result": (1280, 800), "refine": (1280, 800),
-         "options": (1024, 900)}
+         "batch": (1024, 700), "options": (1024, 900)}
+BATCH = ("chelsea.jpg", "coffee.jpg", "astronaut.jpg")
 
 
 def _wait(driver, script: str, what: str, timeout: float = 120) -> None:
@@ -30,7 +31,8 @@ def _wait(driver, script: str, what: str, timeout: float = 120) -> None:
 
 
 def take(extension_dir: Path, samples_dir: Path, out_dir: Path) -> list[Path]:
-    """Capture the popup, a result, Refine and the options page; returns the PNG paths."""
+    """Capture the popup, a result, Refine, a batch and the options page; returns the
+    PNG paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = json.loads((extension_dir / "manifest.json").read_text())
     shots: list[Path] = []
@@ -63,6 +65,15 @@ def take(extension_dir: Path, samples_dir: Path, out_dir: Path) -> list[Path]:
                       "document.body.dataset.state === 'ready'", "the Refine view")
         time.sleep(0.3)
         shoot("refine")
+
+        # The batch view the popup opens for several images (its URL built as the popup
+        # builds it: tests/browser/test_batch.py goes through the popup itself).
+        jobs = [browser.start_job(server.url(name), "fast")["id"] for name in BATCH]
+        driver.set_window_size(*SIZES["batch"])
+        driver.get(browser.url(f"pages/batch/batch.html?jobs={','.join(jobs)}"))
+        _wait(driver, "return document.body.dataset.state === 'finished'", "the batch")
+        time.sleep(0.3)
+        shoot("batch")
 
         driver.set_window_size(*SIZES["options"])
         driver.get(browser.url(manifest["options_page"]))

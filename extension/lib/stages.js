@@ -1,0 +1,14 @@
+// What a job's progress stages say to a person (the engine's Progress.stage).
+export const STAGE_TEXT = Object.freeze({
+  queued: 'Waiting for the images before it…',
+  fetching: 'Downloading the image…',
+  decoding: 'Reading the image…',
+  'downloading-model': 'Downloading the model (once)…',
+  'loading-model': 'Loading the model…',
+  inferring: 'Finding the subject…',
+  composing: 'Cutting out…',
+});
+
+export function stageText({ stage, detail }) {
+  return [STAGE_TEXT[stage] ?? stage, stage === 'downloading-model' ? detail : ''].join(' ').trim();
+}
