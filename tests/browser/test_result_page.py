@@ -1,4 +1,4 @@
-"""The result view: before/after, background colour, copy."""
+"""The result view: before/after, zoom and pan, background colour or image, copy."""
 
 from __future__ import annotations
 
@@ -91,6 +91,85 @@ def test_redo_in_another_mode(browser, image_server):
 
         result = json.loads(driver.execute_script("return document.body.dataset.result"))
         assert result["mode"] == "portrait" and result["model"] == "modnet"
+    finally:
+        driver.close()
+        driver.switch_to.window(browser.home)
+
+
+def image_box(driver) -> dict:
+    return driver.execute_script(
+        "const img = document.getElementById('cutout'); const v = document.getElementById('viewport');"
+        "return {w: img.getBoundingClientRect().width, natural: img.naturalWidth,"
+        "        left: v.scrollLeft, top: v.scrollTop, viewW: v.clientWidth,"
+        "        level: document.getElementById('zoom-level').textContent};")
+
+
+def test_zoom_pan_and_before_after(browser, image_server):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    driver = open_result(browser, image_server.url("astronaut.jpg"))
+    try:
+        fit = image_box(driver)
+        assert fit["level"] == "Fit" and fit["w"] <= fit["viewW"] + 1
+        driver.find_element("id", "zoom-100").click()
+        at100 = image_box(driver)
+        assert abs(at100["w"] - at100["natural"]) <= 1 and at100["level"] == "100 %"
+        # Keyboard: + twice is 400 %, larger than the window: it scrolls.
+        ActionChains(driver).send_keys("+").send_keys("+").perform()
+        big = image_box(driver)
+        assert abs(big["w"] - 4 * big["natural"]) <= 1 and big["level"] == "400 %"
+        assert big["w"] > big["viewW"]
+        # Drag to pan.
+        viewport = driver.find_element("id", "viewport")
+        ActionChains(driver).move_to_element(viewport).click_and_hold().move_by_offset(-200, -150) \
+            .release().perform()
+        panned = image_box(driver)
+        assert panned["left"] >= big["left"] + 150 and panned["top"] >= big["top"] + 100, (big, panned)
+        ActionChains(driver).send_keys("0").perform()
+        assert image_box(driver)["level"] == "Fit"
+        driver.find_element("id", "zoom-in").click()
+        assert image_box(driver)["level"].endswith("%")
+        driver.find_element("id", "zoom-fit").click()
+
+        # Before / after: the original shows over the cut-out up to the slider.
+        assert not driver.find_element("id", "before").is_displayed()
+        slider = driver.find_element("id", "split")
+        slider.click()  # the middle of the track
+        slider.send_keys(Keys.END)  # to the right end: all original
+        state = driver.execute_script(
+            "const b = document.getElementById('before');"
+            "return {hidden: b.hidden, clip: b.style.clipPath, src: b.src,"
+            "        original: document.getElementById('cutout').dataset.original};")
+        assert not state["hidden"] and state["src"] == state["original"] != ""
+        assert state["clip"].replace(" ", "") in ("inset(00%00)", "inset(0%00px0px)", "inset(0px0%0px0px)"), state
+    finally:
+        driver.close()
+        driver.switch_to.window(browser.home)
+
+
+def test_own_background_image_reaches_the_download(browser, image_server, tmp_path):
+    from cutout.headless.chromium import download_bytes
+
+    backdrop = tmp_path / "backdrop.png"
+    Image.new("RGB", (40, 30), (20, 200, 60)).save(backdrop)
+    driver = open_result(browser, image_server.url("coffee.jpg"))
+    try:
+        transparent = np.asarray(Image.open(io.BytesIO(download_bytes(driver))))
+        before = driver.find_element("id", "download").get_attribute("href")
+        driver.find_element("id", "background-image").send_keys(str(backdrop))
+        deadline = time.monotonic() + 20
+        while driver.find_element("id", "download").get_attribute("href") == before:
+            assert time.monotonic() < deadline, driver.find_element("id", "action-status").text
+            time.sleep(0.1)
+        assert driver.execute_script(
+            "return document.querySelector('input[name=background][value=image]').checked")
+        out = np.asarray(Image.open(io.BytesIO(download_bytes(driver))).convert("RGBA"))
+        assert out.shape == transparent.shape and (out[..., 3] == 255).all()
+        clear = transparent[..., 3] == 0
+        assert clear.sum() > 1000
+        # Where the cut-out is clear, the background image (scaled to cover) shows.
+        assert np.abs(out[..., :3][clear].astype(int) - (20, 200, 60)).max() <= 2
     finally:
         driver.close()
         driver.switch_to.window(browser.home)

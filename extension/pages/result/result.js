@@ -29,22 +29,35 @@ function ownUrl(blob) {
   return url;
 }
 
-// The cut-out composed onto a solid colour with canvas, at full resolution.
-async function onBackground(cutout, colour) {
-  if (!colour) return cutout;
+// The cut-out composed onto the chosen background with canvas, at full resolution:
+// a colour, or the user's own image scaled to cover it (centred, cropped).
+async function onBackground(cutout, background) {
+  if (!background) return cutout;
   const bitmap = await createImageBitmap(cutout);
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const ctx = canvas.getContext('2d');
-  ctx.fillStyle = colour;
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  if (background.image) {
+    const image = await createImageBitmap(background.image);
+    const scale = Math.max(canvas.width / image.width, canvas.height / image.height);
+    const [w, h] = [image.width * scale, image.height * scale];
+    ctx.imageSmoothingQuality = 'high';
+    ctx.drawImage(image, (canvas.width - w) / 2, (canvas.height - h) / 2, w, h);
+    image.close();
+  } else {
+    ctx.fillStyle = background.colour;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+  }
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close();
   return canvas.convertToBlob({ type: 'image/png' });
 }
 
-function chosenColour() {
+// null (transparent), {colour}, or {image: File}.
+function chosenBackground() {
   const value = document.querySelector('input[name=background]:checked').value;
-  return value === 'custom' ? $('custom-colour').value : value;
+  if (value === 'image') return current.backgroundImage ? { image: current.backgroundImage } : null;
+  if (value === 'custom') return { colour: $('custom-colour').value };
+  return value ? { colour: value } : null;
 }
 
 // The chosen background survives a trip to the refine view in this tab's sessionStorage.
@@ -54,12 +67,17 @@ function restoreBackground() {
   if (!saved) return;
   $('custom-colour').value = saved.custom;
   const radio = [...document.querySelectorAll('input[name=background]')].find((r) => r.value === saved.value);
-  if (radio) radio.checked = true;
+  if (radio && !radio.disabled) radio.checked = true;  // a background image is not kept
 }
 
-function previewBackground(colour) {
-  $('stage-figure').style.backgroundImage = colour ? 'none' : '';
-  $('stage-figure').style.backgroundColor = colour || '';
+let previewUrl = null;
+function previewBackground(background) {
+  const frame = $('stage-figure');
+  if (previewUrl) URL.revokeObjectURL(previewUrl);
+  previewUrl = background?.image ? URL.createObjectURL(background.image) : null;
+  frame.classList.toggle('with-image', Boolean(previewUrl));
+  frame.style.backgroundImage = previewUrl ? `url("${previewUrl}")` : background ? 'none' : '';
+  frame.style.backgroundColor = background?.colour ?? '';
 }
 
 // Encodes race (a big PNG takes a while): only the newest request may set the output.
@@ -67,9 +85,9 @@ let backgroundRequest = 0;
 let outputUrl = null;
 async function applyBackground() {
   const request = ++backgroundRequest;
-  const colour = chosenColour();
-  previewBackground(colour);
-  const output = await onBackground(current.cutout, colour);
+  const background = chosenBackground();
+  previewBackground(background);
+  const output = await onBackground(current.cutout, background);
   if (request !== backgroundRequest) return;
   current.output = output;
   if (outputUrl) URL.revokeObjectURL(outputUrl);
@@ -96,6 +114,8 @@ async function showResult(data) {
   $('cutout').src = ownUrl(current.cutout);
   $('cutout').dataset.cutout = $('cutout').src;
   $('cutout').dataset.original = current.original ? ownUrl(current.original) : '';
+  $('before').src = $('cutout').dataset.original;
+  $('split').disabled = !current.original;
   $('compare').disabled = !current.original;
   $('download').download = data.filename;
   restoreBackground();
@@ -203,9 +223,99 @@ $('backgrounds').addEventListener('change', () => applyBackground());
 // Dragging the picker previews with CSS; the full-size PNG is made once, on release.
 $('custom-colour').addEventListener('input', () => {
   document.querySelector('input[name=background][value=custom]').checked = true;
-  previewBackground($('custom-colour').value);
+  previewBackground({ colour: $('custom-colour').value });
 });
 $('custom-colour').addEventListener('change', () => applyBackground());
+$('background-image').addEventListener('change', () => {
+  const [file] = $('background-image').files;
+  if (!file) return;
+  current.backgroundImage = file;
+  const radio = document.querySelector('input[name=background][value=image]');
+  radio.disabled = false;
+  radio.checked = true;
+  applyBackground().catch((error) => {
+    $('action-status').textContent = `That background image could not be used: ${error.message}`;
+  });
+});
+
+// ---- inspecting: zoom, pan, before/after ------------------------------------
+// Zoom 0 = fit the window; otherwise CSS px per image px (1 = 100 %).
+const ZOOMS = [0.25, 0.5, 1, 2, 4, 8];
+let zoom = 0;
+function fitScale() {
+  const img = $('cutout');
+  return img.naturalWidth ? img.getBoundingClientRect().width / img.naturalWidth : 1;
+}
+function setZoom(next, anchor = null) {
+  const viewport = $('viewport');
+  const img = $('cutout');
+  const before = zoom || fitScale();
+  // Keep the image point under the anchor (pointer or centre) where it is.
+  const rect = viewport.getBoundingClientRect();
+  const ax = anchor ? anchor.x - rect.left : viewport.clientWidth / 2;
+  const ay = anchor ? anchor.y - rect.top : viewport.clientHeight / 2;
+  const px = (viewport.scrollLeft + ax) / before;
+  const py = (viewport.scrollTop + ay) / before;
+  zoom = next;
+  viewport.classList.toggle('zoomed', zoom > 0);
+  img.style.width = zoom ? `${img.naturalWidth * zoom}px` : '';
+  img.style.height = zoom ? `${img.naturalHeight * zoom}px` : '';
+  $('zoom-fit').setAttribute('aria-pressed', String(zoom === 0));
+  $('zoom-100').setAttribute('aria-pressed', String(zoom === 1));
+  $('zoom-level').textContent = zoom ? `${Math.round(zoom * 100)} %` : 'Fit';
+  if (zoom) {
+    viewport.scrollLeft = px * zoom - ax;
+    viewport.scrollTop = py * zoom - ay;
+  }
+}
+function stepZoom(direction, anchor) {
+  const now = zoom || fitScale();
+  const next = direction > 0 ? ZOOMS.find((z) => z > now * 1.001) : [...ZOOMS].reverse().find((z) => z < now * 0.999);
+  if (next) setZoom(next, anchor);
+}
+$('zoom-fit').addEventListener('click', () => setZoom(0));
+$('zoom-100').addEventListener('click', () => setZoom(1));
+$('zoom-in').addEventListener('click', () => stepZoom(1));
+$('zoom-out').addEventListener('click', () => stepZoom(-1));
+$('viewport').addEventListener('wheel', (event) => {
+  if (!event.ctrlKey) return;
+  event.preventDefault();
+  stepZoom(event.deltaY < 0 ? 1 : -1, { x: event.clientX, y: event.clientY });
+}, { passive: false });
+// Drag to pan while zoomed.
+$('viewport').addEventListener('pointerdown', (event) => {
+  const viewport = $('viewport');
+  if (!zoom || event.button !== 0) return;
+  const start = { x: event.clientX, y: event.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
+  viewport.setPointerCapture(event.pointerId);
+  viewport.classList.add('panning');
+  const move = (e) => {
+    viewport.scrollLeft = start.left - (e.clientX - start.x);
+    viewport.scrollTop = start.top - (e.clientY - start.y);
+  };
+  const end = () => {
+    viewport.classList.remove('panning');
+    viewport.removeEventListener('pointermove', move);
+  };
+  viewport.addEventListener('pointermove', move);
+  viewport.addEventListener('pointerup', end, { once: true });
+  viewport.addEventListener('pointercancel', end, { once: true });
+});
+// Before / after: the original over the cut-out, shown up to the slider.
+$('split').addEventListener('input', () => {
+  const value = Number($('split').value);
+  const before = $('before');
+  before.hidden = value === 0 || !$('cutout').dataset.original;
+  before.style.clipPath = `inset(0 ${100 - value}% 0 0)`;
+});
+document.addEventListener('keydown', (event) => {
+  if (document.body.dataset.state !== 'done' || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.target.closest?.('input, select, textarea')) return;
+  const keys = { '+': () => stepZoom(1), '=': () => stepZoom(1), '-': () => stepZoom(-1),
+    '0': () => setZoom(0), '1': () => setZoom(1) };
+  if (keys[event.key]) { event.preventDefault(); keys[event.key](); }
+});
+
 $('compare').addEventListener('click', () => {
   const showOriginal = $('compare').getAttribute('aria-pressed') !== 'true';
   $('compare').setAttribute('aria-pressed', String(showOriginal));
