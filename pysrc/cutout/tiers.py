@@ -16,6 +16,7 @@ The figures behind the policy are measured (docs/BENCHMARKS.md, docs/MODELS.md):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+import math
 from statistics import median
 from typing import Any
 
@@ -184,12 +185,20 @@ class RunHistory:
         del times[:-HISTORY_PER_KEY]
 
     def estimate_ms(self, mode: str, backend: str) -> tuple[float, str] | None:
-        """This device's own median for `mode`, else Fast's median times the measured
-        cost ratio; None before anything ran on `backend`."""
+        """This device's own median for `mode`, else the median of the measured mode
+        whose cost is closest to it (Quality from Balanced, not from Fast) times the
+        ratio of their costs; None before anything ran on `backend`."""
         own = self.runs.get(self.key(mode, backend))
         if own:
             return median(own), "measured on this device"
-        fast = self.runs.get(self.key("fast", backend))
-        if fast and mode in COST_RATIO_TO_FAST:
-            return median(fast) * COST_RATIO_TO_FAST[mode], "estimated from Fast on this device"
-        return None
+        if mode not in COST_RATIO_TO_FAST:
+            return None
+        cost = COST_RATIO_TO_FAST[mode]
+        measured = [(abs(math.log(COST_RATIO_TO_FAST[m] / cost)), m) for m in COST_RATIO_TO_FAST
+                    if self.runs.get(self.key(m, backend))]
+        if not measured:
+            return None
+        base = min(measured)[1]
+        label = MODES[base].label.split(" (")[0] if base in MODES else base
+        return (median(self.runs[self.key(base, backend)]) * cost / COST_RATIO_TO_FAST[base],
+                f"estimated from {label} on this device")

@@ -82,6 +82,11 @@ def test_estimates_from_own_runs_or_the_ratio_to_fast():
     history.record("balanced", "wasm", 7000)
     assert history.estimate_ms("balanced", "wasm") == (7000, "measured on this device")
     assert history.estimate_ms("balanced", "webgpu") is None  # other backend: no guess
+    # Quality is estimated from the measured mode closest in cost: Balanced, not Fast.
+    ms, basis = history.estimate_ms("quality", "wasm")
+    ratio = tiers.COST_RATIO_TO_FAST["quality"] / tiers.COST_RATIO_TO_FAST["balanced"]
+    assert ms == pytest.approx(7000 * ratio) and basis == "estimated from Balanced on this device"
+    assert history.estimate_ms("portrait", "wasm")[1] == "estimated from Fast on this device"
 
 
 def test_history_keeps_the_newest_runs():
