@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 from PIL import Image
 
 from cutout.headless.chromium import download_bytes
+from test_result_page import wait_for_file  # tests/browser is on sys.path
 
 
 def wait_for(driver, script: str, what: str, timeout: float = 300):
@@ -53,7 +54,7 @@ def open_batch_from_popup(browser, paths) -> str:
     return opened.pop()
 
 
-def test_a_batch_from_the_popup_to_one_zip(browser, image_server):
+def test_a_batch_from_the_popup_to_one_zip(browser, image_server, tmp_path):
     folder = image_server.folder
     url = open_batch_from_popup(browser, [folder / "chelsea.jpg", folder / "corrupt.jpg",
                                           folder / "coffee.jpg"])
@@ -87,21 +88,39 @@ def test_a_batch_from_the_popup_to_one_zip(browser, image_server):
         wait_for(driver, "return document.querySelectorAll('#items .item').length === 4 && "
                          "document.body.dataset.state === 'finished'", "the dropped image")
         assert rows(driver)[3]["state"] == "done"
-        # ... and the address, so that a reload keeps all four.
+        # And pasted ones (two at once; one named like an earlier file).
+        driver.execute_async_script(
+            """const done = arguments[arguments.length - 1];
+            Promise.all(arguments[0].map((u) => fetch(u).then((r) => r.blob()))).then((blobs) => {
+              const transfer = new DataTransfer();
+              transfer.items.add(new File([blobs[0]], 'pixel.png', {type: 'image/png'}));
+              transfer.items.add(new File([blobs[1]], 'chelsea.jpg', {type: 'image/jpeg'}));
+              document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: transfer}));
+              done();
+            });""", [image_server.url("pixel.png"), image_server.url("chelsea.jpg")])
+        wait_for(driver, "return document.querySelectorAll('#items .item').length === 6 && "
+                         "document.body.dataset.state === 'finished'", "the pasted images")
+        assert [r["state"] for r in rows(driver)] == ["done", "failed", "done", "done", "done", "done"]
+        # ... all in the address, so that a reload keeps them.
         jobs = parse_qs(urlsplit(driver.current_url).query)["jobs"][0].split(",")
-        assert len(jobs) == 4 and len(set(jobs)) == 4
+        assert len(jobs) == 6 and len(set(jobs)) == 6
 
+        browser.cdp("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
         driver.find_element("id", "download-all").click()
         wait_for(driver, "return !!document.getElementById('zip').getAttribute('href')", "the ZIP")
-        archive = zipfile.ZipFile(io.BytesIO(download_bytes(driver, "zip")))
-        names = archive.namelist()
-        assert names == ["chelsea-cutout.png", "coffee-cutout.png", "astronaut-cutout.png"]
+        saved = wait_for_file(tmp_path / "cutouts.zip")  # written by the browser's downloads
+        assert saved == download_bytes(driver, "zip")
+        archive = zipfile.ZipFile(io.BytesIO(saved))
+        sources = {"chelsea-cutout.png": "chelsea.jpg", "coffee-cutout.png": "coffee.jpg",
+                   "astronaut-cutout.png": "astronaut.jpg", "pixel-cutout.png": "pixel.png",
+                   "chelsea-cutout-2.png": "chelsea.jpg"}
+        assert archive.namelist() == list(sources)
         for info in archive.infolist():
             assert info.compress_type == zipfile.ZIP_STORED  # PNGs are compressed already
-        for name in names:
-            with Image.open(io.BytesIO(archive.read(name))) as png, \
-                    Image.open(folder / name.replace("-cutout.png", ".jpg")) as src:
+        for name, source in sources.items():
+            with Image.open(io.BytesIO(archive.read(name))) as png, Image.open(folder / source) as src:
                 assert png.format == "PNG" and png.mode == "RGBA" and png.size == src.size
     finally:
+        browser.cdp("Browser.setDownloadBehavior", {"behavior": "default"})
         driver.close()
         driver.switch_to.window(browser.home)

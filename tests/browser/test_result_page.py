@@ -173,3 +173,27 @@ def test_own_background_image_reaches_the_download(browser, image_server, tmp_pa
     finally:
         driver.close()
         driver.switch_to.window(browser.home)
+
+
+def wait_for_file(path, timeout: float = 30) -> bytes:
+    """A file Chromium's download manager writes (in full: no .crdownload left)."""
+    deadline = time.monotonic() + timeout
+    while not path.is_file() or list(path.parent.glob("*.crdownload")):
+        assert time.monotonic() < deadline, f"{path.name} was not downloaded: {list(path.parent.iterdir())}"
+        time.sleep(0.1)
+    return path.read_bytes()
+
+
+def test_download_png_writes_the_file(browser, image_server, tmp_path):
+    """Clicking Download PNG saves <name>-cutout.png through the browser's downloads."""
+    browser.cdp("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    driver = open_result(browser, image_server.url("chelsea.jpg"))
+    try:
+        driver.find_element("id", "download").click()
+        data = wait_for_file(tmp_path / "chelsea-cutout.png")
+        with Image.open(io.BytesIO(data)) as png, Image.open(image_server.folder / "chelsea.jpg") as src:
+            assert png.format == "PNG" and png.mode == "RGBA" and png.size == src.size
+    finally:
+        browser.cdp("Browser.setDownloadBehavior", {"behavior": "default"})
+        driver.close()
+        driver.switch_to.window(browser.home)
