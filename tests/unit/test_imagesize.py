@@ -53,3 +53,14 @@ def test_formats_the_browser_cannot_decode_are_named():
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, "PNG")
     assert unsupported_format(buf.getvalue()) is None
+
+
+def test_a_png_header_with_a_bad_crc_gives_no_size():
+    """Garbage behind a PNG signature must not read as a 1.1-billion-pixel image."""
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    good = buf.getvalue()
+    assert image_size(good) == (8, 8)
+    damaged = good[:16] + b"\x43\xcc\x9d\x0c\x4e\x0a\xfd\x05" + good[24:]
+    assert image_size(damaged) is None
+    assert image_size(good[:30]) is None  # IHDR cut before its CRC

@@ -9,6 +9,7 @@ None and are left to the browser's decoder.
 from __future__ import annotations
 
 import struct
+import zlib
 
 HEADER_BYTES = 1 << 18  # JPEG puts SOF after EXIF/ICC segments, which can be large
 
@@ -31,6 +32,10 @@ def image_size(head: bytes) -> tuple[int, int] | None:
     """(width, height) read from the header bytes, or None if unknown/truncated."""
     try:
         if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+            # A damaged header (its CRC does not match) says nothing about the size:
+            # the decoder then names the file damaged instead of "too large".
+            if len(head) < 33 or zlib.crc32(head[12:29]) != struct.unpack(">I", head[29:33])[0]:
+                return None
             return struct.unpack(">II", head[16:24])
         if head[:6] in (b"GIF87a", b"GIF89a"):
             return struct.unpack("<HH", head[6:10])
