@@ -13,6 +13,21 @@ from dataclasses import dataclass
 # It bounds memory (a 12000x9000 photo would need 1.7 GB as float RGBA).
 MAX_WORK_SIDE = 2048
 
+def session_options(backend: str, keep_qdq: bool = False) -> dict[str, object]:
+    """onnxruntime-web session options for a model or pixel graph on `backend`.
+
+    disable_quant_qdq: fold weight-only DequantizeLinear into fp32 weights at load;
+    otherwise onnxruntime keeps the QDQ pairs and int8 models run ~25 % slower than
+    fp32 (measured natively; ORT-web flattens `extra` to "a.b" keys). Static QDQ
+    files (`keep_qdq`) need the pairs: they become integer kernels."""
+    return {"executionProviders": [backend], "graphOptimizationLevel": "all",
+            "extra": {"session": {"disable_quant_qdq": "0" if keep_qdq else "1"}}}
+
+
+# The bundled pixel graphs the engine always uses: offscreen.js creates their
+# sessions while Pyodide boots.
+PRELOADED_GRAPHS = ("models/resize.onnx", "models/compose.onnx")
+
 # Cache Storage bucket of downloaded models (the engine writes it, the options page clears it).
 MODEL_CACHE = "cutout-models-v1"
 

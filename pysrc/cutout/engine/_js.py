@@ -16,6 +16,8 @@ from pyodide.ffi import JsException, create_proxy, to_js as _to_js  # type: igno
 
 import cutout_host  # type: ignore[import-not-found]
 
+from ..modes import session_options
+
 JsError = JsException
 
 
@@ -96,13 +98,14 @@ async def create_session(model_bytes: Any, backend: str, keep_qdq: bool = False)
     """A session (in the inference worker) on "wasm" (the plain WASM build) or
     "webgpu" (onnxruntime-web's WebGPU build, imported on first use only).
     `model_bytes` (a Uint8Array) is transferred to the worker: do not reuse it."""
-    # disable_quant_qdq: fold weight-only DequantizeLinear into fp32 weights at
-    # load; otherwise onnxruntime keeps the QDQ pairs and int8 models run ~25 %
-    # slower than fp32 (measured natively; ORT-web flattens `extra` to "a.b" keys).
-    # Static QDQ files (`keep_qdq`) need the pairs: they become integer kernels.
-    options = {"executionProviders": [backend], "graphOptimizationLevel": "all",
-               "extra": {"session": {"disable_quant_qdq": "0" if keep_qdq else "1"}}}
+    options = session_options(backend, keep_qdq)
     return await cutout_host.createSession(model_bytes, backend, to_js(options))
+
+
+async def graph_session(path: str) -> Any:
+    """The session of a bundled pixel graph (resize, compose, …) on WASM: offscreen.js
+    starts creating these while Pyodide boots, so the first job does not wait for them."""
+    return await cutout_host.graphSession(path)
 
 
 async def gpu_adapter() -> Any:

@@ -155,11 +155,11 @@ class ModelRegistry:
 
     async def _graph_session(self, path: str) -> Any:
         if path not in self._graphs:
-            response = await _js.fetch(_js.extension_url(path), credentials="omit")
-            if not response.ok:
-                raise CutoutError("model-missing", f"{path} is missing from this build.")
-            self._graphs[path] = await _js.create_session(
-                _js.js_uint8(await response.arrayBuffer()), "wasm")
+            try:
+                self._graphs[path] = await _js.graph_session(path)
+            except _js.JsError as e:
+                raise CutoutError("model-missing", f"{path} could not be loaded from this "
+                                  f"build ({e}).") from None
         return self._graphs[path]
 
 

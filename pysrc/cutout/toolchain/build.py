@@ -64,6 +64,8 @@ def template_context(wheel_name: str, model_host: str = DEFAULT_MODEL_HOST) -> d
         "model_host": model_host,
         "model_cache": modes.MODEL_CACHE,
         "icons": {str(s): f"icons/icon{s}.png" for s in ICON_SIZES},
+        "graph_session_options": modes.session_options("wasm"),
+        "preloaded_graphs": list(modes.PRELOADED_GRAPHS),
         **protocol.js_constants(),
     }
 
