@@ -210,3 +210,40 @@ def test_background_choice_survives_refine(browser, image_server):
         assert (after[..., 3] == 255).all()
     finally:
         close(driver, browser)
+
+
+def test_keep_subject_keeps_only_the_clicked_part(browser, image_server):
+    """Two separate shapes cut out; a Keep click on one drops the other and keeps the
+    clicked one (and its soft edge) exactly."""
+    path = image_server.folder / "two-discs.png"
+    from PIL import ImageDraw
+
+    im = Image.new("RGB", (600, 400), (245, 245, 245))
+    draw = ImageDraw.Draw(im)
+    draw.ellipse((70, 120, 230, 280), fill=(180, 30, 30))
+    draw.ellipse((370, 120, 530, 280), fill=(30, 60, 170))
+    im.save(path)
+    driver = open_result(browser, image_server.url(path.name))
+    try:
+        before = decode(download_bytes(driver))
+        a = before[..., 3]
+        left, right = a[:, :300], a[:, 300:]
+        assert (left[200 - 20:200 + 20, 150 - 20:150 + 20] == 255).all()
+        assert (right[200 - 20:200 + 20, 150 - 20:150 + 20] == 255).all()
+        view = open_refine(driver)
+        ActionChains(driver).send_keys("k").perform()
+        assert driver.find_element("id", "keep").get_attribute("aria-pressed") == "true"
+        x, y = view["left"] + 150 * view["sx"], view["top"] + 200 * view["sy"]
+        actions = ActionBuilder(driver)
+        actions.pointer_action.move_to_location(round(x), round(y)).click()
+        actions.perform()
+        after = finish(driver)
+        assert (after[:, 300:, 3] == 0).all(), "the other disc was kept"
+        # The clicked disc and its soft edge are untouched; only faint haze away from
+        # it (alpha <= 24, more than 2 px off) may go.
+        solid = a[:, :300] > 24
+        assert np.array_equal(after[:, :300, 3][solid], a[:, :300][solid]), "the clicked disc changed"
+        changed = after[:, :300, 3] != a[:, :300]
+        assert (a[:, :300][changed] <= 24).all() and (after[:, :300, 3][changed] == 0).all()
+    finally:
+        close(driver, browser)

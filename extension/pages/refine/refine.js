@@ -46,6 +46,7 @@ const state = {
   stroke: null,          // {pointerId, edit, last, since} while a pointer draws
   undo: [], redo: [],    // edits: arrays of tile patches {x, y, data}
   dirty: null,           // image-space rect waiting for the next frame
+  keepBase: null,        // the mask before the first Keep click of a keep/add sequence
 };
 
 // ---- loading --------------------------------------------------------------
@@ -255,6 +256,96 @@ function editAll(action) {
   invalidate(WHOLE());
 }
 
+// ---- Keep subject -----------------------------------------------------------
+//
+// A click keeps the connected part of the cut-out under the pointer and drops
+// every other part (several subjects, a wrongly kept patch of background); a
+// shift-click adds another part of the cut-out as it was before the first click.
+// "Connected": 8-neighbours with alpha above CLEAN_LOW, so a faint haze does not
+// join separate subjects; the faint pixels within KEEP_HALO px of a kept part
+// (its soft edge) stay, the others go. One undo step per click.
+const KEEP_HALO = 2;
+
+// The 8-connected region of alpha > CLEAN_LOW in `alpha` (RGBA bytes) containing
+// pixel (x, y), as a 0/1 map; null when that pixel is not part of the cut-out.
+function regionAt(alpha, w, h, x, y) {
+  const start = y * w + x;
+  if (alpha[start * 4 + 3] <= CLEAN_LOW) return null;
+  const inside = new Uint8Array(w * h);
+  const stack = new Int32Array(w * h);
+  let top = 0;
+  stack[top++] = start;
+  inside[start] = 1;
+  while (top) {
+    const i = stack[--top];
+    const px = i % w;
+    for (let dy = -1; dy <= 1; dy++) {
+      const row = i + dy * w;
+      if (row < 0 || row >= w * h) continue;
+      for (let dx = -1; dx <= 1; dx++) {
+        if ((dx < 0 && px === 0) || (dx > 0 && px === w - 1)) continue;
+        const j = row + dx;
+        if (!inside[j] && alpha[j * 4 + 3] > CLEAN_LOW) {
+          inside[j] = 1;
+          stack[top++] = j;
+        }
+      }
+    }
+  }
+  return inside;
+}
+
+// `map` grown by `r` px (a square window: separable running max, O(pixels)).
+function grow(map, w, h, r) {
+  const tmp = new Uint8Array(w * h);
+  const out = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let v = 0;
+      for (let k = Math.max(0, x - r); k <= Math.min(w - 1, x + r) && !v; k++) v = map[y * w + k];
+      tmp[y * w + x] = v;
+    }
+  }
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let v = 0;
+      for (let k = Math.max(0, y - r); k <= Math.min(h - 1, y + r) && !v; k++) v = tmp[k * w + x];
+      out[y * w + x] = v;
+    }
+  }
+  return out;
+}
+
+function keepAt({ x, y }, add) {
+  const { width: w, height: h } = state;
+  const [px, py] = [Math.floor(x), Math.floor(y)];
+  if (px < 0 || py < 0 || px >= w || py >= h) return;
+  const current = state.maskCtx.getImageData(0, 0, w, h);
+  // The parts are found in the mask as it was before the first click of a
+  // keep/add sequence, so that a shift-click can bring back a dropped part.
+  if (!add || !state.keepBase) state.keepBase = current;
+  const base = state.keepBase.data;
+  const region = regionAt(base, w, h, px, py);
+  if (!region) {
+    $('message').textContent = 'Click on a part of the cut-out to keep it.';
+    return;
+  }
+  $('message').textContent = '';
+  const near = grow(region, w, h, KEEP_HALO);
+  const a = current.data;
+  editAll(() => {
+    for (let i = 0; i < w * h; i++) {
+      if (add) {
+        if (near[i] && (region[i] || base[i * 4 + 3] <= CLEAN_LOW)) a[i * 4 + 3] = base[i * 4 + 3];
+      } else if (!region[i] && !(near[i] && a[i * 4 + 3] <= CLEAN_LOW)) {
+        a[i * 4 + 3] = 0;
+      }
+    }
+    state.maskCtx.globalCompositeOperation = 'copy';
+    state.maskCtx.putImageData(current, 0, 0);
+  });
+}
+
 // ---- brushes --------------------------------------------------------------
 
 // The brush size is a diameter on screen, as the outline shows it; in image
@@ -317,6 +408,11 @@ function toImage(event) {
 function onPointerDown(event) {
   if (!isReady() || state.stroke || (event.pointerType === 'mouse' && event.button !== 0)) return;
   event.preventDefault();
+  if (state.tool === 'keep') {
+    keepAt(toImage(event), event.shiftKey);
+    return;
+  }
+  state.keepBase = null;  // a brush stroke ends a keep/add sequence
   view.setPointerCapture(event.pointerId);
   state.stroke = { pointerId: event.pointerId, edit: beginEdit(), last: null, since: 0 };
   strokeTo(toImage(event));
@@ -452,7 +548,7 @@ function setState(name, message = '') {
 
 function syncButtons() {
   const ready = isReady();
-  for (const id of ['erase', 'restore', 'edge', 'reset', 'done']) $(id).disabled = !ready;
+  for (const id of ['erase', 'restore', 'keep', 'edge', 'reset', 'done']) $(id).disabled = !ready;
   $('undo').disabled = !ready || !state.undo.length;
   $('redo').disabled = !ready || !state.redo.length;
 }
@@ -461,6 +557,9 @@ function setTool(tool) {
   state.tool = tool;
   $('erase').setAttribute('aria-pressed', String(tool === 'erase'));
   $('restore').setAttribute('aria-pressed', String(tool === 'restore'));
+  $('keep').setAttribute('aria-pressed', String(tool === 'keep'));
+  document.body.dataset.tool = tool;
+  if (tool !== 'keep') state.keepBase = null;
 }
 
 // [ and ] step the size by about 15%, at least 1 px.
@@ -482,6 +581,7 @@ function onKey(event) {
   else if (ctrl) handled = false;  // leave the browser's own shortcuts alone
   else if (key === 'e') setTool('erase');
   else if (key === 'r') setTool('restore');
+  else if (key === 'k') setTool('keep');
   else if (key === '[') stepSize(-1);
   else if (key === ']') stepSize(1);
   else handled = false;
@@ -491,6 +591,7 @@ function onKey(event) {
 function wire() {
   $('erase').addEventListener('click', () => setTool('erase'));
   $('restore').addEventListener('click', () => setTool('restore'));
+  $('keep').addEventListener('click', () => setTool('keep'));
   $('size').addEventListener('input', updateCursorSize);
   $('ghost').addEventListener('change', () => invalidate(WHOLE()));
   $('undo').addEventListener('click', undo);
