@@ -26,7 +26,9 @@ def session_options(backend: str, keep_qdq: bool = False) -> dict[str, object]:
 
 # The bundled pixel graphs the engine always uses: offscreen.js creates their
 # sessions while Pyodide boots.
-PRELOADED_GRAPHS = ("models/resize.onnx", "models/compose.onnx")
+RESIZE_GRAPH = "models/resize.onnx"
+COMPOSE_GRAPH = "models/compose.onnx"
+PRELOADED_GRAPHS = (RESIZE_GRAPH, COMPOSE_GRAPH)
 
 # Cache Storage bucket of downloaded models (the engine writes it, the options page clears it).
 MODEL_CACHE = "cutout-models-v1"

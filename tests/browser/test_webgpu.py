@@ -18,6 +18,7 @@ import onnx
 import pytest
 
 from cutout.headless.chromium import WEBGPU_ARGS, ExtensionBrowser
+from test_remove_background import agreement  # tests/browser is on sys.path
 
 SMALL_SIDE = 128  # dynamic models' input on SwiftShader
 SHAPE_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32}
@@ -110,12 +111,6 @@ def test_every_mode_runs_with_no_model_host(gpu_browser, image_server):
         assert outcome.state == "done", f"{mode}: {outcome.error}"
     estimates = open_options(gpu_browser)["estimates"]
     assert "Balanced" in estimates and "measured on this device" in estimates
-
-
-def agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """(IoU of the alpha >= 128 masks, mean absolute alpha difference in 0..1)."""
-    fa, fb = a >= 128, b >= 128
-    return (fa & fb).sum() / max(1, (fa | fb).sum()), np.abs(a.astype(float) - b).mean() / 255
 
 
 @pytest.mark.parametrize(("mode", "side"), [("portrait", 192), ("balanced", SMALL_SIDE),

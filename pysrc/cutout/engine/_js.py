@@ -191,14 +191,17 @@ async def png_from_rgba(rgba: Any, width: int, height: int) -> Any:
 
 async def url_bytes(url: str) -> bytes:
     """The bytes behind a blob: URL this document made (one copy into Python)."""
-    response = await js.fetch(url)
-    return bytes((await response.arrayBuffer()).to_bytes())
+    return await _blob_bytes(await (await js.fetch(url)).blob())
 
 
 async def refined_png(job_id: str) -> bytes | None:
     """The Refine view's saved PNG of `job_id` (IndexedDB), if the user refined it."""
     blob = await cutout_host.readRefined(job_id)
-    return bytes((await blob.arrayBuffer()).to_bytes()) if blob else None
+    return await _blob_bytes(blob) if blob else None
+
+
+async def _blob_bytes(blob: Any) -> bytes:
+    return (await blob.arrayBuffer()).to_bytes()
 
 
 def blob_from_bytes(data: bytes, content_type: str) -> Any:

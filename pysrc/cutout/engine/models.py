@@ -15,14 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..modes import IDLE_SESSION_MS, MODEL_CACHE, MODEL_CHUNK_BYTES
+from ..modes import COMPOSE_GRAPH, IDLE_SESSION_MS, MODEL_CACHE, MODEL_CHUNK_BYTES, RESIZE_GRAPH
 from ..protocol import CutoutError
 from . import _js
 from .idle import idle_keys
 
 MANIFEST_PATH = "models/manifest.json"
-RESIZE_PATH = "models/resize.onnx"
-COMPOSE_PATH = "models/compose.onnx"
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -75,7 +73,6 @@ class ModelRegistry:
         # One load per model even when jobs overlap: a second download would
         # race the first for the cached parts and build a second session.
         self._pending: dict[str, asyncio.Future[LoadedModel]] = {}
-        self._graphs: dict[str, Any] = {}  # the bundled pixel graphs' sessions, by path
 
     async def manifest(self) -> dict[str, ModelInfo]:
         if self._manifest is None:
@@ -142,25 +139,25 @@ class ModelRegistry:
     async def resize_session(self) -> Any:
         """The antialiasing resize graph (toolchain.fuse.resize_model), always on WASM:
         the WebGPU EP cannot antialias, and the native pipeline runs the same graph."""
-        return await self._graph_session(RESIZE_PATH)
+        return await self._graph_session(RESIZE_GRAPH)
 
     async def compose_session(self) -> Any:
         """The compose graph (toolchain.compose): the model's mask onto the full-size
         photo, edges refined, foreground colours decontaminated. On WASM, as natively."""
-        return await self._graph_session(COMPOSE_PATH)
+        return await self._graph_session(COMPOSE_GRAPH)
 
     async def pass_session(self, file: str) -> Any:
         """One of a mode's extra-pass graphs (toolchain.passes: flip, mirror), on WASM."""
         return await self._graph_session(f"models/{file}")
 
     async def _graph_session(self, path: str) -> Any:
-        if path not in self._graphs:
-            try:
-                self._graphs[path] = await _js.graph_session(path)
-            except _js.JsError as e:
-                raise CutoutError("model-missing", f"{path} could not be loaded from this "
-                                  f"build ({e}).") from None
-        return self._graphs[path]
+        # offscreen.js keeps one session per path (made while Pyodide boots for the
+        # preloaded ones): no second cache here.
+        try:
+            return await _js.graph_session(path)
+        except _js.JsError as e:
+            raise CutoutError("model-missing", f"{path} could not be loaded from this "
+                              f"build ({e}).") from None
 
 
 async def bundled_bytes(info: ModelInfo) -> Any:

@@ -130,8 +130,10 @@ def predict_mask(
     feeds = {"rgba": feed}
     if dynamic:
         feeds["size"] = np.array((fh, fw), np.int32)
-    alpha, cutout = sess.run(["alpha", "cutout"], feeds)
-    if mirror:
+    if not mirror:
+        (alpha,) = sess.run(["alpha"], feeds)
+    else:
+        alpha, cutout = sess.run(["alpha", "cutout"], feeds)
         from cutout.toolchain.passes import FLIP_FILE, MIRROR_FILE
 
         (feeds["rgba"],) = _pass_session(FLIP_FILE).run(None, {"x": feed})
