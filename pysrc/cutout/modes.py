@@ -48,7 +48,8 @@ MAX_COMPOSE_PIXELS = 16_000_000
 FETCH_TIMEOUT_MS = 60_000
 MAX_DOWNLOAD_BYTES = 300 << 20  # a 200 MP PNG (MAX_PIXELS) is rarely larger
 
-# A model session unused this long is released (its memory back to the system);
+# A model session unused this long is released; when none is left the inference
+# worker is ended too (its WASM heap, which never shrinks, back to the system);
 # the next job of that mode loads it again (~0.3-1 s from the extension or cache).
 IDLE_SESSION_MS = 5 * 60_000
 

@@ -43,6 +43,9 @@ class Type:
     DEVICE_INFO = "device-info"
     # page -> worker -> offscreen: one ZIP of the cut-outs of data.jobs (Download all)
     ZIP = "zip"
+    # page -> worker -> offscreen: release every model session and end the inference
+    # worker (its memory back to the system); a no-op when the engine is not running
+    RELEASE_MODELS = "release-models"
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,12 @@ async def graph_session(path: str) -> Any:
     return await cutout_host.graphSession(path)
 
 
+def end_inference() -> bool:
+    """End the inference worker and every session in it unless a call is under way
+    (then False). Sessions made before are unusable afterwards: drop them first."""
+    return bool(cutout_host.recycleInference())
+
+
 async def gpu_adapter() -> Any:
     """The browser's WebGPU adapter (high-performance preference), or None."""
     gpu = getattr(js.navigator, "gpu", None)

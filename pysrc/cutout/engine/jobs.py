@@ -32,6 +32,7 @@ class JobRunner:
         # otherwise decode and compose them all at once (GBs); the others wait their turn.
         self._turn = asyncio.Lock()
         self._zip_url = ""
+        registry.on_empty = self._end_inference_if_idle
 
     def submit(self, job: Job) -> str:
         if job.id in self.running:
@@ -64,6 +65,21 @@ class JobRunner:
             failure = JobFailure(job.id, "internal", f"Cutout failed unexpectedly: {e}")
         _js.post(failure.envelope().to_dict())
         return failure
+
+    async def release_models(self) -> dict[str, Any]:
+        """Release every model session and end the inference worker (its WASM heap
+        cannot shrink otherwise), after the running job if there is one; the next job
+        starts a new worker (~0.3 s) and loads its model again."""
+        async with self._turn:
+            released = self.registry.release_all()
+            ended = _js.end_inference() if self.registry.empty else False
+        return {"released": released, "workerEnded": ended}
+
+    async def _end_inference_if_idle(self) -> None:
+        """The reaper released the last idle session: end the worker too, unless a job
+        is on its way (it would load a model into it again at once)."""
+        if not self._turn.locked() and not self.running and self.registry.empty:
+            _js.end_inference()
 
     async def zip_results(self, ids: list[str]) -> dict[str, Any]:
         """One ZIP (stored: PNGs are compressed already) of the finished cut-outs of `ids`,

@@ -73,6 +73,9 @@ class ModelRegistry:
         # One load per model even when jobs overlap: a second download would
         # race the first for the cached parts and build a second session.
         self._pending: dict[str, asyncio.Future[LoadedModel]] = {}
+        # Called when the reaper has released the last session (JobRunner ends the
+        # inference worker then, giving its memory back).
+        self.on_empty: Callable[[], Any] | None = None
 
     async def manifest(self) -> dict[str, ModelInfo]:
         if self._manifest is None:
@@ -125,6 +128,17 @@ class ModelRegistry:
             except _js.JsError:
                 pass
 
+    @property
+    def empty(self) -> bool:
+        """No model session loaded or being loaded."""
+        return not self._loaded and not self._pending
+
+    def release_all(self) -> list[str]:
+        """Release every loaded model session now; the keys released."""
+        keys = sorted(self._loaded)
+        self._release(keys)
+        return keys
+
     def _reap_later(self) -> None:
         """Release sessions unused for IDLE_SESSION_MS: an idle ISNet session holds
         hundreds of MB (weights unpacked to fp32, arenas) in the inference worker."""
@@ -135,6 +149,8 @@ class ModelRegistry:
         while self._loaded:
             await asyncio.sleep(IDLE_SESSION_MS / 4000)
             self._release(idle_keys(self._last_used, set(self._loaded), _js.now_ms()))
+        if self.empty and self.on_empty is not None:
+            await self.on_empty()
 
     async def resize_session(self) -> Any:
         """The antialiasing resize graph (toolchain.fuse.resize_model), always on WASM:

@@ -37,6 +37,10 @@ def handle(raw: Any) -> Any:
 
         ids = [str(i) for i in message.data.get("jobs") or []]
         return asyncio.ensure_future(_zip(ids))
+    if message.type == Type.RELEASE_MODELS:
+        import asyncio
+
+        return asyncio.ensure_future(_release_models())
     print(f"cutout engine: unknown message type {message.type!r}")
     return None
 
@@ -57,6 +61,10 @@ def _device_info() -> Any:
         return _js.to_js(await _device.describe())
 
     return asyncio.ensure_future(describe())
+
+
+async def _release_models() -> Any:
+    return _js.to_js(await _runner.release_models())
 
 
 async def _zip(ids: list[str]) -> Any:

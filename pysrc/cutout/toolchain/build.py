@@ -66,6 +66,7 @@ def template_context(wheel_name: str, model_host: str = DEFAULT_MODEL_HOST) -> d
         "icons": {str(s): f"icons/icon{s}.png" for s in ICON_SIZES},
         "graph_session_options": modes.session_options("wasm"),
         "preloaded_graphs": list(modes.PRELOADED_GRAPHS),
+        "idle_minutes": round(modes.IDLE_SESSION_MS / 60_000),
         **protocol.js_constants(),
     }
 
