@@ -107,7 +107,7 @@ def demo(c, out="out"):
 
 
 @task(pre=[build])
-def bench(c, limit=20, mode=None, backend="wasm", peer=False):
+def bench(c, limit=20, mode=None, backend="wasm", peer=False, scaling=False):
     """Benchmark the extension against native onnxruntime on the same model and images.
 
     :param limit: number of images (davis345 when present, else the samples).
@@ -115,12 +115,18 @@ def bench(c, limit=20, mode=None, backend="wasm", peer=False):
     :param backend: wasm (default), webgpu or auto, as for `invoke remove`.
     :param peer: also run @imgly/background-removal 1.7.0 (fetched from npm, benchmark
                  only) on the same photos in the same run, and compare.
+    :param scaling: instead, time one job per photo size (0.25 to 48 MP) in each mode.
     """
     from cutout import bench as b
     from cutout.modes import MODES
     from cutout.toolchain.build import MODELS_DIR, OUT_DIR
 
-    chosen = mode.split(",") if mode else (list(MODES) if peer else ["fast"])
+    chosen = mode.split(",") if mode else (list(MODES) if peer or scaling else ["fast"])
+    if scaling:
+        rows = [row for name in chosen for row in b.run_scaling(OUT_DIR, name, backend=backend)]
+        print(b.scaling_table(rows))
+        print("wrote {} and {}".format(*b.write_scaling(rows)))
+        return
     reports = []
     for name in chosen:
         report = b.run(OUT_DIR, MODELS_DIR, limit=limit, mode=name, backend=backend)

@@ -62,6 +62,12 @@ class BenchReport:
     # Browser RSS after the cold job and after the last one: flat when nothing leaks.
     rss_after_first_job_mb: float = 0.0
     rss_after_last_job_mb: float = 0.0
+    # PSS (MemorySampler): the peak, before the first job (the browser with the
+    # extension, engine not started), after the last job, after the models' release.
+    peak_browser_pss_mb: float = 0.0
+    pss_before_first_job_mb: float = 0.0
+    pss_after_last_job_mb: float = 0.0
+    pss_after_release_mb: float = 0.0
     rows: list[ImageRow] = field(default_factory=list)
 
 
@@ -71,41 +77,66 @@ def pick_images(limit: int) -> tuple[list[Path], Path | None]:
     return sorted((ROOT / "samples").glob("*.jpg"))[:limit], None
 
 
-class RssSampler:
-    """Peak resident memory of all processes of one Chromium profile (Linux /proc)."""
+class MemorySampler:
+    """Peak memory of all processes of one Chromium profile (Linux /proc), two ways:
+    the sum of RSS (what earlier runs reported: shared pages such as Chromium's own code
+    count once per process) and the sum of PSS (shared pages split between the
+    processes that map them: the memory the profile really holds)."""
 
-    def __init__(self, marker: str, interval: float = 0.1) -> None:
-        self.marker, self.interval, self.peak_kb = marker, interval, 0
+    def __init__(self, marker: str, interval: float = 0.2) -> None:
+        self.marker, self.interval = marker, interval
+        self.peak_kb = self.peak_pss_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> int:
-        total = 0
+    def _sample(self) -> tuple[int, int]:
+        rss = pss = 0
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 if self.marker not in Path(f"/proc/{pid}/cmdline").read_text(errors="ignore"):
                     continue
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
             except OSError:
                 continue
-        return total
+        return rss, pss
 
     def sample_mb(self) -> float:
-        return round(self._sample() / 1024, 1)
+        """The profile's RSS sum now, MB."""
+        return round(self._sample()[0] / 1024, 1)
+
+    def pss_mb(self) -> float:
+        """The profile's PSS sum now, MB."""
+        return round(self._sample()[1] / 1024, 1)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak_kb = max(self.peak_kb, self._sample())
+            rss, pss = self._sample()
+            self.peak_kb, self.peak_pss_kb = max(self.peak_kb, rss), max(self.peak_pss_kb, pss)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> MemorySampler:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def released_memory(browser: ExtensionBrowser, memory: MemorySampler,
+                    settle_s: float = 3.0) -> float:
+    """The profile's PSS after the options page's "Release models from memory" (the
+    message it sends): what an idle engine holds again after the idle release."""
+    import time
+
+    reply = browser.send({"target": "worker", "type": "release-models", "data": {}})
+    if not isinstance(reply, dict) or not reply.get("workerEnded"):
+        raise RuntimeError(f"release-models did not end the inference worker: {reply}")
+    time.sleep(settle_s)  # the worker's heap is freed when its thread is torn down
+    return memory.pss_mb()
 
 
 def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fast",
@@ -121,8 +152,9 @@ def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fas
     rows: list[ImageRow] = []
     with StaticServer(images[0].parent) as server, StaticServer(models_dir, ModelHostHandler) as host, \
             ExtensionBrowser(extension_dir, browser_args(backend)) as browser, \
-            RssSampler(browser.profile) as rss:
+            MemorySampler(browser.profile) as rss:
         browser.set_settings(modelHost=host.url(), **webgpu_settings(backend))
+        pss_before = rss.pss_mb()
         # Cold start: engine boot (Pyodide, wheel) + model load + first inference.
         cold = browser.remove(server.url(images[0].name), mode, backend=backend)
         if cold.state != "done":
@@ -151,7 +183,8 @@ def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fas
                 row.boundary_f = round(metrics.boundary_f(alpha, gt), 5)
             rows.append(row)
         backend, model = outcome.result["backend"], outcome.result["model"]
-        rss_last = rss.sample_mb()
+        rss_last, pss_last = rss.sample_mb(), rss.pss_mb()
+        pss_released = released_memory(browser, rss)
     ratios = [r.browser_s / r.native_s for r in rows if r.native_s > 0]
     return BenchReport(
         date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -162,7 +195,9 @@ def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fas
         median_ratio=round(statistics.median(ratios), 3),
         peak_browser_rss_mb=round(rss.peak_kb / 1024, 1),
         max_page_stall_ms=max(r.page_stall_ms for r in rows),
-        rss_after_first_job_mb=rss_first, rss_after_last_job_mb=rss_last, rows=rows)
+        rss_after_first_job_mb=rss_first, rss_after_last_job_mb=rss_last,
+        peak_browser_pss_mb=round(rss.peak_pss_kb / 1024, 1), pss_before_first_job_mb=pss_before,
+        pss_after_last_job_mb=pss_last, pss_after_release_mb=pss_released, rows=rows)
 
 
 def write(report: BenchReport, out_dir: Path = RESULTS) -> tuple[Path, Path]:
@@ -206,6 +241,10 @@ def summary(report: BenchReport) -> str:
              f"peak browser RSS: {report.peak_browser_rss_mb:.0f} MB; after the first job "
              f"{report.rss_after_first_job_mb:.0f} MB, after the last "
              f"{report.rss_after_last_job_mb:.0f} MB",
+             f"PSS: before the first job {report.pss_before_first_job_mb:.0f} MB, peak "
+             f"{report.peak_browser_pss_mb:.0f} MB, after the last job "
+             f"{report.pss_after_last_job_mb:.0f} MB, after releasing the models "
+             f"{report.pss_after_release_mb:.0f} MB",
              f"longest result-page stall during a job: {report.max_page_stall_ms:.0f} ms"]
     scored = [r for r in report.rows if r.iou is not None]
     if scored:
@@ -213,6 +252,104 @@ def summary(report: BenchReport) -> str:
                      f"boundary F {statistics.mean(r.boundary_f for r in scored):.3f}")
     lines.append(f"browser vs native agreement: min IoU {min(r.agreement_iou for r in report.rows):.4f}")
     return "\n".join(lines)
+
+
+# Photo sizes of the scaling rows, megapixels (issue 11).
+SCALING_MP = (0.25, 1, 4, 12, 24, 48)
+
+
+@dataclass
+class ScalingRow:
+    mode: str
+    megapixels: float
+    width: int
+    height: int
+    wall_s: float  # the job as the result page saw it
+    timings_ms: dict[str, float]  # the engine's stages: fetch, decode, inference, compose, …
+    peak_pss_mb: float  # the profile's peak PSS during this job
+    notes: list[str] = field(default_factory=list)
+
+
+def scaling_photo(folder: Path, megapixels: float) -> Path:
+    """A 4:3 JPEG of about `megapixels`, upscaled from a bundled sample (real image
+    content: decode, model and compose see a photo, not a flat colour)."""
+    from PIL import Image
+
+    width = round((megapixels * 1e6 * 4 / 3) ** 0.5)
+    height = round(width * 3 / 4)
+    path = folder / f"scale-{megapixels:g}mp.jpg"
+    if not path.exists():
+        with Image.open(ROOT / "samples" / "coffee.jpg") as image:
+            image.convert("RGB").resize((width, height), Image.Resampling.BICUBIC).save(
+                path, quality=90)
+    return path
+
+
+def run_scaling(extension_dir: Path, mode: str, sizes: tuple[float, ...] = SCALING_MP,
+                backend: str = "wasm") -> list[ScalingRow]:
+    """Time and peak memory of one job per photo size in `mode`, warm (a first job on
+    the smallest photo loads the model), one browser for the mode."""
+    import tempfile
+
+    rows: list[ScalingRow] = []
+    with tempfile.TemporaryDirectory(prefix="cutout-scaling-") as tmp:
+        folder = Path(tmp)
+        photos = [scaling_photo(folder, mp) for mp in sizes]
+        with StaticServer(folder) as server, \
+                ExtensionBrowser(extension_dir, browser_args(backend)) as browser, \
+                MemorySampler(browser.profile) as memory:
+            browser.set_settings(**webgpu_settings(backend))
+            warmup = browser.remove(server.url(photos[0].name), mode, backend=backend)
+            if warmup.state != "done":
+                raise RuntimeError(f"{photos[0].name}: {warmup.error}")
+            for mp, photo in zip(sizes, photos):
+                memory.peak_pss_kb = 0
+                outcome = browser.remove(server.url(photo.name), mode, backend=backend,
+                                         timeout=600)
+                if outcome.state != "done":
+                    raise RuntimeError(f"{photo.name}: {outcome.error}")
+                result = outcome.result
+                rows.append(ScalingRow(mode, mp, int(result["width"]), int(result["height"]),
+                                       round(outcome.wall_s, 3),
+                                       {k: round(v, 1) for k, v in result["timings_ms"].items()},
+                                       round(memory.peak_pss_kb / 1024, 1),
+                                       list(result.get("notes") or [])))
+    return rows
+
+
+def scaling_table(rows: list[ScalingRow]) -> str:
+    lines = ["| mode | photo | wall s | decode s | inference s | compose s | peak PSS MB |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        t = r.timings_ms
+        lines.append(f"| {r.mode} | {r.megapixels:g} MP ({r.width}x{r.height}) | {r.wall_s} | "
+                     f"{t.get('decode', 0) / 1000:.2f} | {t.get('inference', 0) / 1000:.2f} | "
+                     f"{t.get('compose', 0) / 1000:.2f} | {r.peak_pss_mb:.0f} |")
+    return "\n".join(lines)
+
+
+def write_scaling(rows: list[ScalingRow], out_dir: Path = RESULTS) -> tuple[Path, Path]:
+    """Dated JSON and a plot: wall time and peak PSS against megapixels, per mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H%M%S")
+    json_path = out_dir / f"{stamp}-scaling.json"
+    json_path.write_text(json.dumps({"machine": f"{os.cpu_count()} cores",
+                                     "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for mode in dict.fromkeys(r.mode for r in rows):
+        mine = [r for r in rows if r.mode == mode]
+        left.plot([r.megapixels for r in mine], [r.wall_s for r in mine], marker="o", label=mode)
+        right.plot([r.megapixels for r in mine], [r.peak_pss_mb for r in mine], marker="o",
+                   label=mode)
+    left.set(xlabel="photo, megapixels", ylabel="seconds per job (warm)", xscale="log")
+    right.set(xlabel="photo, megapixels", ylabel="peak PSS of the browser, MB", xscale="log")
+    left.legend()
+    return json_path, _save_figure(fig, out_dir / f"{stamp}-scaling.png")
 
 
 @dataclass
@@ -226,6 +363,7 @@ class PeerReport:
     cold_start_s: float  # first photo: model download from 127.0.0.1 + session + inference
     median_warm_s: float  # removeBackground() per photo afterwards
     peak_browser_rss_mb: float
+    peak_browser_pss_mb: float = 0.0
     iou: float | None = None
     boundary_f: float | None = None
 
@@ -238,7 +376,7 @@ def run_peer(limit: int) -> PeerReport:
 
     images, masks = pick_images(limit)
     site = peer.stage()
-    with PlainBrowser() as browser, RssSampler(browser.profile) as rss:
+    with PlainBrowser() as browser, MemorySampler(browser.profile) as rss:
         runs = peer.run(browser.driver, [images[0], *images], site)
     cold, warm = runs[0], runs[1:]
     scores: list[tuple[float, float]] = []
@@ -252,7 +390,7 @@ def run_peer(limit: int) -> PeerReport:
     return PeerReport(
         f"{peer.PEER[0]}@{peer.PEER[1]} (ISNet fp16 1024², WASM)", len(warm), cold.isolated,
         round(cold.seconds, 3), round(statistics.median(r.seconds for r in warm), 3),
-        round(rss.peak_kb / 1024, 1),
+        round(rss.peak_kb / 1024, 1), round(rss.peak_pss_kb / 1024, 1),
         round(statistics.mean(s[0] for s in scores), 4) if scores else None,
         round(statistics.mean(s[1] for s in scores), 4) if scores else None)
 
@@ -273,10 +411,15 @@ def compare(reports: list[BenchReport], peer: PeerReport) -> dict[str, object]:
             "speedup_vs_peer": round(peer.median_warm_s / r.median_browser_s, 2),
             "cold_speedup_vs_peer": round(peer.cold_start_s / r.cold_start_s, 2),
             "rss_vs_peer": round(r.peak_browser_rss_mb / peer.peak_browser_rss_mb, 2),
+            "peak_pss_mb": r.peak_browser_pss_mb,
+            "pss_vs_peer": (round(r.peak_browser_pss_mb / peer.peak_browser_pss_mb, 2)
+                            if peer.peak_browser_pss_mb else None),
+            "pss_after_release_mb": r.pss_after_release_mb,
             "native_s": r.median_native_s, "browser_vs_native": r.median_ratio,
         })
     rows.append({"system": peer.name, "warm_s": peer.median_warm_s, "cold_s": peer.cold_start_s,
-                 "peak_rss_mb": peer.peak_browser_rss_mb, "iou": peer.iou,
+                 "peak_rss_mb": peer.peak_browser_rss_mb, "peak_pss_mb": peer.peak_browser_pss_mb,
+                 "iou": peer.iou,
                  "boundary_f": peer.boundary_f, "cross_origin_isolated": peer.cross_origin_isolated})
     return {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{os.cpu_count()} cores", "images": peer.images, "rows": rows,
@@ -284,15 +427,15 @@ def compare(reports: list[BenchReport], peer: PeerReport) -> dict[str, object]:
 
 
 def comparison_table(comparison: dict[str, object]) -> str:
-    lines = ["| system | warm s / photo | cold s | peak RSS MB | IoU | boundary F | × faster than peer (warm / cold) | RSS / peer |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| system | warm s / photo | cold s | peak RSS MB (sum) | peak PSS MB | IoU | boundary F | × faster than peer (warm / cold) | PSS / peer |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in comparison["rows"]:  # type: ignore[union-attr]
         fmt = lambda v: "–" if v is None else f"{v}"  # noqa: E731
         speed = (f"{r['speedup_vs_peer']} / {r['cold_speedup_vs_peer']}"
                  if "speedup_vs_peer" in r else "1 / 1")
         lines.append(f"| {r['system']} | {r['warm_s']} | {r['cold_s']} | {r['peak_rss_mb']} | "
-                     f"{fmt(r['iou'])} | {fmt(r['boundary_f'])} | {speed} | "
-                     f"{r.get('rss_vs_peer', 1)} |")
+                     f"{fmt(r.get('peak_pss_mb'))} | {fmt(r['iou'])} | {fmt(r['boundary_f'])} | "
+                     f"{speed} | {fmt(r.get('pss_vs_peer', 1))} |")
     return "\n".join(lines)
 
 

@@ -14,6 +14,8 @@ def test_bench_smoke_run(extension_dir, tmp_path):
     row = report.rows[0]
     assert row.browser_s > 0 and row.native_s > 0 and row.agreement_iou >= 0.99
     assert report.rss_after_last_job_mb > 0 and report.max_page_stall_ms >= 0
+    # PSS: the engine's memory is given back when the models are released
+    assert 0 < report.pss_after_release_mb < report.pss_after_last_job_mb <= report.peak_browser_pss_mb
     json_path, png_path = bench.write(report, tmp_path)
     assert json.loads(json_path.read_text())["rows"][0]["image"] == row.image
     assert png_path.stat().st_size > 0
@@ -31,3 +33,15 @@ def test_peer_smoke_run():
     comparison = bench.compare([], peer)
     assert comparison["rows"][-1]["system"].startswith("@imgly/background-removal@1.7.0")
     assert "@imgly" in bench.comparison_table(comparison)
+
+
+def test_scaling_smoke_run(extension_dir, tmp_path):
+    """The scaling rows' code on two small sizes (the real run goes to 48 MP)."""
+    from cutout import bench
+
+    rows = bench.run_scaling(extension_dir, "fast", sizes=(0.25, 1))
+    assert [round(r.width * r.height / 1e6, 2) for r in rows] == [0.25, 1.0]
+    assert all(r.wall_s > 0 and r.peak_pss_mb > 0 and "inference" in r.timings_ms for r in rows)
+    json_path, png_path = bench.write_scaling(rows, tmp_path)
+    assert len(json.loads(json_path.read_text())["rows"]) == 2 and png_path.stat().st_size > 0
+    assert "| fast | 1 MP" in bench.scaling_table(rows)
