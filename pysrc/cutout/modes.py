@@ -32,6 +32,9 @@ PRELOADED_GRAPHS = (RESIZE_GRAPH, COMPOSE_GRAPH)
 
 # Cache Storage bucket of downloaded models (the engine writes it, the options page clears it).
 MODEL_CACHE = "cutout-models-v1"
+# Cache Storage bucket of the engine's start-up snapshot (offscreen.js: Pyodide's memory
+# right after its own start, before anything of ours or of an image; ~7 MB gzipped).
+ENGINE_CACHE = "cutout-engine-v1"
 
 # Images above this many pixels are refused with a clear message: from the file
 # header before decoding when the format is known (engine/imagesize.py), else

@@ -108,6 +108,12 @@ async def graph_session(path: str) -> Any:
     return await cutout_host.graphSession(path)
 
 
+def boot_timings() -> dict[str, float]:
+    """Milestones of the engine's start-up, ms since the offscreen document began
+    loading: script (offscreen.js running), pyodide, wheel, engine (imported)."""
+    return {str(k): float(v) for k, v in cutout_host.bootTimings.to_py().items()}
+
+
 def end_inference() -> bool:
     """End the inference worker and every session in it unless a call is under way
     (then False). Sessions made before are unusable afterwards: drop them first."""

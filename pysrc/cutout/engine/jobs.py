@@ -32,6 +32,7 @@ class JobRunner:
         # otherwise decode and compose them all at once (GBs); the others wait their turn.
         self._turn = asyncio.Lock()
         self._zip_url = ""
+        self._boot_reported = False
         registry.on_empty = self._end_inference_if_idle
 
     def submit(self, job: Job) -> str:
@@ -182,6 +183,10 @@ class JobRunner:
             full.close()
 
         timings["total"] = _js.now_ms() - t0
+        if not self._boot_reported:  # the first job after a start: where the start-up went
+            self._boot_reported = True
+            timings.update({f"boot_{k}": v for k, v in _js.boot_timings().items()},
+                           boot_job_start=t0)
         url = _js.blob_url(png)
         result = JobResult(job.id, url, cutout_filename(job.src), width, height,
                            int(png.size), model.info.id, backend_label,

@@ -24,7 +24,7 @@ from .fetch import DEFAULT_CACHE, REPO_ROOT
 from .compose import COMPOSE_FILE, compose_bytes
 from .fuse import RESIZE_FILE, resize_model
 from .passes import graph_bytes as pass_graphs
-from .vendor import VENDORED
+from .vendor import PYODIDE, VENDORED
 
 TEMPLATE_DIR = REPO_ROOT / "extension"
 OUT_DIR = REPO_ROOT / "build" / "extension"
@@ -67,6 +67,8 @@ def template_context(wheel_name: str, model_host: str = DEFAULT_MODEL_HOST) -> d
         "graph_session_options": modes.session_options("wasm"),
         "preloaded_graphs": list(modes.PRELOADED_GRAPHS),
         "idle_minutes": round(modes.IDLE_SESSION_MS / 60_000),
+        "engine_cache": modes.ENGINE_CACHE,
+        "pyodide_version": PYODIDE.version,
         **protocol.js_constants(),
     }
 
