@@ -13,6 +13,7 @@ import json
 import os
 import statistics
 import threading
+from typing import Any
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,11 @@ class BenchReport:
     pss_before_first_job_mb: float = 0.0
     pss_after_last_job_mb: float = 0.0
     pss_after_release_mb: float = 0.0
+    # The engine started again (offscreen document closed, as after a browser restart):
+    # boot from the Pyodide snapshot, model from the extension/cache, first inference.
+    restart_s: float = 0.0
+    cold_timings_ms: dict[str, float] = field(default_factory=dict)  # incl. boot_* milestones
+    restart_timings_ms: dict[str, float] = field(default_factory=dict)
     rows: list[ImageRow] = field(default_factory=list)
 
 
@@ -126,6 +132,25 @@ class MemorySampler:
         self._thread.join()
 
 
+CLOSE_ENGINE = """
+const done = arguments[arguments.length - 1];
+chrome.offscreen.closeDocument().then(() => done('closed'), (e) => done(String(e)));
+"""
+
+
+def restarted_engine(browser: ExtensionBrowser, src: str, mode: str, backend: str) -> Any:
+    """One job after closing the offscreen document: the engine starts again as after a
+    browser restart (its snapshot and the models already stored)."""
+    browser._ensure_extension_page()
+    reply = browser.driver.execute_async_script(CLOSE_ENGINE)
+    if reply != "closed":
+        raise RuntimeError(f"could not close the engine: {reply}")
+    outcome = browser.remove(src, mode, backend=backend)
+    if outcome.state != "done":
+        raise RuntimeError(f"after a restart: {outcome.error}")
+    return outcome
+
+
 def released_memory(browser: ExtensionBrowser, memory: MemorySampler,
                     settle_s: float = 3.0) -> float:
     """The profile's PSS after the options page's "Release models from memory" (the
@@ -182,9 +207,10 @@ def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fas
                 row.mae = round(metrics.mae(alpha, gt), 5)
                 row.boundary_f = round(metrics.boundary_f(alpha, gt), 5)
             rows.append(row)
-        backend, model = outcome.result["backend"], outcome.result["model"]
         rss_last, pss_last = rss.sample_mb(), rss.pss_mb()
         pss_released = released_memory(browser, rss)
+        restart = restarted_engine(browser, server.url(images[0].name), mode, backend)
+        backend, model = outcome.result["backend"], outcome.result["model"]
     ratios = [r.browser_s / r.native_s for r in rows if r.native_s > 0]
     return BenchReport(
         date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -197,7 +223,9 @@ def run(extension_dir: Path, models_dir: Path, limit: int = 20, mode: str = "fas
         max_page_stall_ms=max(r.page_stall_ms for r in rows),
         rss_after_first_job_mb=rss_first, rss_after_last_job_mb=rss_last,
         peak_browser_pss_mb=round(rss.peak_pss_kb / 1024, 1), pss_before_first_job_mb=pss_before,
-        pss_after_last_job_mb=pss_last, pss_after_release_mb=pss_released, rows=rows)
+        pss_after_last_job_mb=pss_last, pss_after_release_mb=pss_released,
+        restart_s=round(restart.wall_s, 3), cold_timings_ms=cold.result["timings_ms"],
+        restart_timings_ms=restart.result["timings_ms"], rows=rows)
 
 
 def write(report: BenchReport, out_dir: Path = RESULTS) -> tuple[Path, Path]:
@@ -235,7 +263,8 @@ def _save_figure(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
 
 def summary(report: BenchReport) -> str:
     lines = [f"{report.images} images, {report.model} on {report.backend}",
-             f"cold start (boot + model + first image): {report.cold_start_s:.2f} s",
+             f"cold start (boot + model + first image): {report.cold_start_s:.2f} s; "
+             f"engine restarted: {report.restart_s:.2f} s",
              f"median per image: native {report.median_native_s:.3f} s, "
              f"browser {report.median_browser_s:.3f} s (×{report.median_ratio})",
              f"peak browser RSS: {report.peak_browser_rss_mb:.0f} MB; after the first job "
@@ -364,6 +393,7 @@ class PeerReport:
     median_warm_s: float  # removeBackground() per photo afterwards
     peak_browser_rss_mb: float
     peak_browser_pss_mb: float = 0.0
+    restart_s: float = 0.0  # the page reloaded, one photo: model from the HTTP cache
     iou: float | None = None
     boundary_f: float | None = None
 
@@ -377,8 +407,8 @@ def run_peer(limit: int) -> PeerReport:
     images, masks = pick_images(limit)
     site = peer.stage()
     with PlainBrowser() as browser, MemorySampler(browser.profile) as rss:
-        runs = peer.run(browser.driver, [images[0], *images], site)
-    cold, warm = runs[0], runs[1:]
+        runs = peer.run(browser.driver, [images[0], *images], site, after_reload=images[0])
+    cold, warm, restart = runs[0], runs[1:-1], runs[-1]
     scores: list[tuple[float, float]] = []
     if masks is not None:
         from io import BytesIO
@@ -390,7 +420,7 @@ def run_peer(limit: int) -> PeerReport:
     return PeerReport(
         f"{peer.PEER[0]}@{peer.PEER[1]} (ISNet fp16 1024², WASM)", len(warm), cold.isolated,
         round(cold.seconds, 3), round(statistics.median(r.seconds for r in warm), 3),
-        round(rss.peak_kb / 1024, 1), round(rss.peak_pss_kb / 1024, 1),
+        round(rss.peak_kb / 1024, 1), round(rss.peak_pss_kb / 1024, 1), round(restart.seconds, 3),
         round(statistics.mean(s[0] for s in scores), 4) if scores else None,
         round(statistics.mean(s[1] for s in scores), 4) if scores else None)
 
@@ -410,6 +440,9 @@ def compare(reports: list[BenchReport], peer: PeerReport) -> dict[str, object]:
             "boundary_f": round(statistics.mean(x.boundary_f for x in scored), 4) if scored else None,
             "speedup_vs_peer": round(peer.median_warm_s / r.median_browser_s, 2),
             "cold_speedup_vs_peer": round(peer.cold_start_s / r.cold_start_s, 2),
+            "restart_s": r.restart_s,
+            "restart_speedup_vs_peer": (round(peer.restart_s / r.restart_s, 2)
+                                        if peer.restart_s and r.restart_s else None),
             "rss_vs_peer": round(r.peak_browser_rss_mb / peer.peak_browser_rss_mb, 2),
             "peak_pss_mb": r.peak_browser_pss_mb,
             "pss_vs_peer": (round(r.peak_browser_pss_mb / peer.peak_browser_pss_mb, 2)
@@ -418,6 +451,7 @@ def compare(reports: list[BenchReport], peer: PeerReport) -> dict[str, object]:
             "native_s": r.median_native_s, "browser_vs_native": r.median_ratio,
         })
     rows.append({"system": peer.name, "warm_s": peer.median_warm_s, "cold_s": peer.cold_start_s,
+                 "restart_s": peer.restart_s,
                  "peak_rss_mb": peer.peak_browser_rss_mb, "peak_pss_mb": peer.peak_browser_pss_mb,
                  "iou": peer.iou,
                  "boundary_f": peer.boundary_f, "cross_origin_isolated": peer.cross_origin_isolated})
@@ -427,13 +461,14 @@ def compare(reports: list[BenchReport], peer: PeerReport) -> dict[str, object]:
 
 
 def comparison_table(comparison: dict[str, object]) -> str:
-    lines = ["| system | warm s / photo | cold s | peak RSS MB (sum) | peak PSS MB | IoU | boundary F | × faster than peer (warm / cold) | PSS / peer |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| system | warm s / photo | cold s (first start) | restart s | peak RSS MB (sum) | peak PSS MB | IoU | boundary F | × faster than peer (warm / cold / restart) | PSS / peer |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in comparison["rows"]:  # type: ignore[union-attr]
         fmt = lambda v: "–" if v is None else f"{v}"  # noqa: E731
-        speed = (f"{r['speedup_vs_peer']} / {r['cold_speedup_vs_peer']}"
-                 if "speedup_vs_peer" in r else "1 / 1")
-        lines.append(f"| {r['system']} | {r['warm_s']} | {r['cold_s']} | {r['peak_rss_mb']} | "
+        speed = (f"{r['speedup_vs_peer']} / {r['cold_speedup_vs_peer']} / "
+                 f"{fmt(r.get('restart_speedup_vs_peer'))}" if "speedup_vs_peer" in r else "1 / 1 / 1")
+        lines.append(f"| {r['system']} | {r['warm_s']} | {r['cold_s']} | {fmt(r.get('restart_s'))} | "
+                     f"{r['peak_rss_mb']} | "
                      f"{fmt(r.get('peak_pss_mb'))} | {fmt(r['iou'])} | {fmt(r['boundary_f'])} | "
                      f"{speed} | {fmt(r.get('pss_vs_peer', 1))} |")
     return "\n".join(lines)

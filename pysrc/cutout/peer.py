@@ -122,23 +122,32 @@ class PeerRun:
     isolated: bool  # the page was cross-origin isolated (threads available)
 
 
-def run(browser_driver, images: list[Path], site: Path) -> list[PeerRun]:
+def run(browser_driver, images: list[Path], site: Path,
+        after_reload: Path | None = None) -> list[PeerRun]:
     """Each photo through the peer in `browser_driver` (a plain Chromium tab); the first
-    run includes its model download (from 127.0.0.1) and session creation."""
+    run includes its model download (from 127.0.0.1) and session creation. With
+    `after_reload`, the page is then reloaded (a new start, the model in the HTTP
+    cache) and that photo run once more: the last run."""
     images_dir = site / "images"
     shutil.rmtree(images_dir, ignore_errors=True)
     images_dir.mkdir()
     for path in images:
         shutil.copy(path, images_dir / path.name)
     runs: list[PeerRun] = []
-    with StaticServer(site, IsolatedHandler) as server:
-        browser_driver.get(server.url("index.html"))
+    def wait_ready() -> None:
         deadline = time.monotonic() + 60
         while not browser_driver.execute_script("return window.peerReady === true"):
             if time.monotonic() > deadline:
                 raise RuntimeError("the peer's page did not load")
             time.sleep(0.2)
-        for path in images:
+
+    with StaticServer(site, IsolatedHandler) as server:
+        browser_driver.get(server.url("index.html"))
+        wait_ready()
+        for path in [*images, *([after_reload] if after_reload else [])]:
+            if after_reload is not None and len(runs) == len(images):
+                browser_driver.refresh()
+                wait_ready()
             reply = browser_driver.execute_async_script(
                 "const done = arguments[arguments.length - 1];"
                 "window.peerRemove(arguments[0]).then(done, (e) => done({error: String(e)}));",

@@ -152,3 +152,60 @@ def test_ten_right_clicks_in_quick_succession_all_finish(browser, image_server):
     sizes = {"astronaut.jpg": (512, 512), "chelsea.jpg": (451, 300), "coffee.jpg": (600, 400)}
     for name, outcome in zip(names, outcomes):
         assert (outcome.result["width"], outcome.result["height"]) == sizes[name]
+
+
+def _page_script(browser, script: str, *args):
+    browser._ensure_extension_page()
+    return browser.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        f"(async () => {{ {script} }})().then(done, (e) => done('error: ' + e));", *args)
+
+
+def _snapshot_sizes(browser) -> list[int]:
+    """Byte sizes of the entries in the engine's snapshot cache (gzipped)."""
+    return _page_script(browser, """
+      const cache = await caches.open('cutout-engine-v1');
+      return Promise.all((await cache.keys()).map(
+        async (k) => (await (await cache.match(k)).arrayBuffer()).byteLength));""")
+
+
+def _restart_engine(browser, image_server):
+    assert _page_script(browser, "await chrome.offscreen.closeDocument(); return 'closed';") == "closed"
+    outcome = browser.remove(image_server.url("chelsea.jpg"), "fast")
+    assert outcome.state == "done", outcome.error
+    return outcome.result["timings_ms"]
+
+
+def test_engine_restarts_from_its_snapshot(browser, image_server):
+    """The first start keeps a Pyodide memory snapshot; a new start (the offscreen
+    document closed, as after a browser restart) restores it. A snapshot that is not
+    gzip is replaced; one that does not restore is dropped and a plain start follows."""
+    assert browser.remove(image_server.url("chelsea.jpg"), "fast").state == "done"
+    deadline = time.monotonic() + 20
+    while not (sizes := _snapshot_sizes(browser)):  # written in the background
+        assert time.monotonic() < deadline, "no engine snapshot was kept"
+        time.sleep(0.3)
+    assert len(sizes) == 1 and sizes[0] > 1_000_000
+    assert _restart_engine(browser, image_server)["boot_snapshot"] == 1
+
+    def replace_snapshot(gzipped: bool) -> None:
+        assert _page_script(browser, """
+          const cache = await caches.open('cutout-engine-v1');
+          const [key] = await cache.keys();
+          let body = new Blob([new Uint8Array(4096).fill(7)]);
+          if (arguments[0]) body = await new Response(
+            body.stream().pipeThrough(new CompressionStream('gzip'))).blob();
+          await cache.put(key, new Response(body));
+          return 'replaced';""", gzipped) == "replaced"
+
+    replace_snapshot(gzipped=False)  # unreadable: a full start, which makes a new one
+    assert _restart_engine(browser, image_server)["boot_snapshot"] == 0
+    deadline = time.monotonic() + 20
+    while not ((sizes := _snapshot_sizes(browser)) and sizes[0] > 1_000_000):
+        assert time.monotonic() < deadline, sizes
+        time.sleep(0.3)
+
+    replace_snapshot(gzipped=True)  # readable, but not a snapshot: dropped, plain start
+    assert _restart_engine(browser, image_server)["boot_snapshot"] == -1
+    assert _snapshot_sizes(browser) == []
+    assert _restart_engine(browser, image_server)["boot_snapshot"] == 0  # and made again
