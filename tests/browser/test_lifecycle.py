@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 
@@ -209,3 +210,75 @@ def test_engine_restarts_from_its_snapshot(browser, image_server):
     assert _restart_engine(browser, image_server)["boot_snapshot"] == -1
     assert _snapshot_sizes(browser) == []
     assert _restart_engine(browser, image_server)["boot_snapshot"] == 0  # and made again
+
+
+def _job_tab(browser, image_server, mode="balanced"):
+    job = browser.start_job(image_server.url("astronaut.jpg"), mode)
+    browser.driver.switch_to.new_window("tab")
+    browser.driver.get(job["url"])
+    return job
+
+
+def _wait_stage(driver, text, timeout=120):
+    deadline = time.monotonic() + timeout
+    while text not in driver.find_element("id", "stage").text:
+        assert driver.execute_script("return document.body.dataset.state") == "working"
+        assert time.monotonic() < deadline, driver.find_element("id", "stage").text
+        time.sleep(0.05)
+
+
+def _wait_state(driver, timeout=180):
+    deadline = time.monotonic() + timeout
+    while (state := driver.execute_script("return document.body?.dataset.state")) in ("working", None):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return state
+
+
+def _close_engine(browser) -> None:
+    """Close the offscreen document from another extension page, as Chrome may."""
+    tab = browser.driver.current_window_handle
+    try:
+        assert _page_script(browser, "await chrome.offscreen.closeDocument(); return 'closed';") == "closed"
+    finally:
+        browser.driver.switch_to.window(tab)
+
+
+def test_engine_closed_mid_job_runs_the_job_again(browser, image_server):
+    """The engine's document goes away while the model runs: the result page notices
+    (it asks every few seconds), the worker starts a new engine and the job runs again
+    there, to a real cut-out."""
+    driver = browser.driver
+    _job_tab(browser, image_server)
+    try:
+        _wait_stage(driver, "Finding the subject")
+        _close_engine(browser)
+        assert _wait_state(driver) == "done", driver.find_element("id", "error").text
+        result = json.loads(driver.execute_script("return document.body.dataset.result"))
+        assert (result["width"], result["height"]) == (512, 512) and result["mode"] == "balanced"
+        assert result["timings_ms"]["boot_snapshot"] == 1  # a new engine ran it
+    finally:
+        driver.close()
+        driver.switch_to.window(browser.home)
+
+
+def test_engine_lost_twice_gives_a_message(browser, image_server):
+    """A job whose engine goes away twice ends in a message and Try again, not a loop."""
+    driver = browser.driver
+    _job_tab(browser, image_server)
+    try:
+        _wait_stage(driver, "Finding the subject")
+        _close_engine(browser)
+        deadline = time.monotonic() + 30
+        while not driver.find_element("id", "engine-note").is_displayed():
+            assert time.monotonic() < deadline, "the page did not notice the engine stopped"
+            time.sleep(0.05)
+        _wait_stage(driver, "Finding the subject")  # the second run
+        _close_engine(browser)
+        assert _wait_state(driver) == "failed"
+        assert "The engine stopped twice" in driver.find_element("id", "error").text
+        driver.find_element("id", "retry").click()  # the engine is back: this one works
+        assert _wait_state(driver) == "done", driver.find_element("id", "error").text
+    finally:
+        driver.close()
+        driver.switch_to.window(browser.home)

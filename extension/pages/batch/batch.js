@@ -5,6 +5,7 @@
 import { PAGE_CHANNEL, Target, Type } from '../../messages.js';
 import { acceptImages, startUploads } from '../../lib/uploads.js';
 import { stageText } from '../../lib/stages.js';
+import { ENGINE_DIED, WATCH_MS, engineDeaths } from '../../lib/watch.js';
 
 const $ = (id) => document.getElementById(id);
 const resultUrl = (job) => new URL(`../result/result.html?job=${encodeURIComponent(job)}`, location.href).href;
@@ -61,11 +62,19 @@ function showDone(job, data) {
   setState(job, 'done', `${data.width} × ${data.height} · ${data.model} on ${data.backend} · ${seconds.toFixed(1)} s`);
 }
 
+const ask = (job) => chrome.runtime.sendMessage({ target: Target.WORKER, type: Type.RUN_JOB, data: { job } });
+
+function answered(job, reply) {
+  const item = items.get(job);
+  if (reply?.error) return setState(job, 'failed', reply.error);
+  if (item.deaths(reply) >= 2 && item.state === 'working') setState(job, 'failed', ENGINE_DIED);
+}
+
 async function run(job) {
   setState(job, 'working', 'Waiting for the engine…');
+  items.get(job).deaths = engineDeaths();
   try {
-    const reply = await chrome.runtime.sendMessage({ target: Target.WORKER, type: Type.RUN_JOB, data: { job } });
-    if (reply?.error) setState(job, 'failed', reply.error);
+    answered(job, await ask(job));
   } catch (error) {
     setState(job, 'failed', `Cutout could not start: ${error.message}`);
   }
@@ -78,7 +87,7 @@ async function add(job) {
   row.querySelector('.name').textContent = await displayName(job);
   row.querySelector('.retry').addEventListener('click', () => run(job));
   $('items').append(row);
-  items.set(job, { row, state: 'working', result: null });
+  items.set(job, { row, state: 'working', result: null, deaths: engineDeaths() });
   run(job);
 }
 
@@ -90,15 +99,13 @@ new BroadcastChannel(PAGE_CHANNEL).addEventListener('message', ({ data: message 
   else if (message.type === Type.FAILED) setState(job, 'failed', message.data.message);
 });
 
-// While jobs run, ask again every 20 s: free when they run, a restart should the
-// engine's document have died (as the result page does).
+// While jobs run, ask again (lib/watch.js): free when they run, a restart should the
+// engine's document have died, as the result page does.
 setInterval(() => {
   for (const [job, item] of items) {
-    if (item.state === 'working') {
-      chrome.runtime.sendMessage({ target: Target.WORKER, type: Type.RUN_JOB, data: { job } }).catch(() => {});
-    }
+    if (item.state === 'working') ask(job).then((reply) => answered(job, reply), () => {});
   }
-}, 20_000);
+}, WATCH_MS);
 
 $('download-all').addEventListener('click', async () => {
   const done = [...items].filter(([, item]) => item.state === 'done').map(([job]) => job);

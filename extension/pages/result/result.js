@@ -3,6 +3,7 @@
 import { MODES, PAGE_CHANNEL, Target, Type } from '../../messages.js';
 import { acceptImages, batchUrl, putBlob, readBlob, refineKeys, startUpload, startUploads } from '../../lib/uploads.js';
 import { stageText } from '../../lib/stages.js';
+import { ENGINE_DIED, WATCH_MS, engineDeaths } from '../../lib/watch.js';
 
 const $ = (id) => document.getElementById(id);
 const jobId = new URLSearchParams(location.search).get('job');
@@ -162,23 +163,34 @@ new BroadcastChannel(PAGE_CHANNEL).addEventListener('message', ({ data: message 
 });
 
 // Asking twice is safe: the engine runs a job id once and re-sends a finished
-// result. So when the worker is stopped before it answers, ask again; and
-// while the job runs, ask every 20 s, which restarts it should the engine's
-// document have died (a renderer crash) and costs nothing otherwise.
+// result. So when the worker is stopped before it answers, ask again; and while the
+// job runs, ask every few seconds (lib/watch.js: an engine that died is restarted
+// and the job run again, once).
 const RUN_JOB = { target: Target.WORKER, type: Type.RUN_JOB, data: { job: jobId } };
 let watchdog = null;
+let deaths = engineDeaths();
+
+function answered(reply) {
+  if (reply?.error) return fail(reply.error);
+  const died = deaths(reply);
+  if (!died || document.body.dataset.state !== 'working') return;
+  if (died >= 2) fail(ENGINE_DIED);
+  else $('engine-note').hidden = false;
+}
+
 async function run(attempts = 4) {
   show('working');
   $('stage').textContent = 'Starting the engine…';
+  deaths = engineDeaths();
+  $('engine-note').hidden = true;
   clearInterval(watchdog);
   watchdog = setInterval(() => {
     if (document.body.dataset.state !== 'working') clearInterval(watchdog);
-    else chrome.runtime.sendMessage(RUN_JOB).catch(() => {});
-  }, 20_000);
+    else chrome.runtime.sendMessage(RUN_JOB).then(answered, () => {});
+  }, WATCH_MS);
   for (let attempt = 1; ; attempt++) {
     try {
-      const reply = await chrome.runtime.sendMessage(RUN_JOB);
-      if (reply?.error) fail(reply.error);
+      answered(await chrome.runtime.sendMessage(RUN_JOB));
       return;
     } catch (error) {
       if (attempt >= attempts || document.body.dataset.state !== 'working') {
