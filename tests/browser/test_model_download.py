@@ -83,3 +83,46 @@ def test_missing_model_host_is_explained(download_build, image_server):
         outcome = browser.remove(image_server.url("coffee.jpg"), timeout=120)
         assert outcome.state == "failed"
         assert "no model host" in outcome.error, outcome.error
+
+
+def popup_status(browser, mode: str) -> str:
+    """The toolbar popup (as the manifest declares it) with `mode` chosen: its status line."""
+    import time
+
+    from selenium.webdriver.support.ui import Select
+
+    manifest = json.loads((browser.extension_dir / "manifest.json").read_text())
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    try:
+        driver.get(browser.url(manifest["action"]["default_popup"]))
+        deadline = time.monotonic() + 60
+        while "Asking the engine" in (text := driver.find_element("id", "status").text):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        Select(driver.find_element("id", "mode")).select_by_value(mode)
+        return driver.find_element("id", "status").text
+    finally:
+        driver.close()
+        driver.switch_to.window(browser.home)
+
+
+def test_popup_shows_the_device_and_model_download_state(download_build, image_server):
+    """Before its first job the popup says the mode's model downloads once (and how
+    big); after it, that it is downloaded; and where the mode runs."""
+    from cutout.headless.chromium import ExtensionBrowser
+    from cutout.toolchain.build import MODELS_DIR
+
+    extension, models = download_build
+    with host_server(MODELS_DIR) as host, ExtensionBrowser(extension) as browser:
+        browser.set_settings(modelHost=host.url())
+        mb = round(models["u2netp"]["bytes"] / 1e6)
+        before = popup_status(browser, "fast")
+        assert before.startswith("Runs on the CPU (WebAssembly, ") and "threads" in before
+        assert f"model u2netp downloads once on first use ({mb} MB)" in before, before
+        assert browser.remove(image_server.url("coffee.jpg"), "fast", timeout=120).state == "done"
+        assert f"model u2netp downloaded ({mb} MB)" in popup_status(browser, "fast")
+
+
+def test_popup_says_bundled_models_are_built_in(browser):
+    assert "model isnet-wasm built in" in popup_status(browser, "balanced")

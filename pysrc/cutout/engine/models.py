@@ -116,6 +116,17 @@ class ModelRegistry:
         self._loaded[f"{model_id}@{backend}"] = loaded
         return loaded
 
+    async def state(self, model_id: str) -> dict[str, Any]:
+        """What the popup shows of a model: {id, bytes, state}: "bundled" (in the
+        extension), "stored" (downloaded, in Cache Storage) or "download" (not yet)."""
+        info = await self.info(model_id)
+        if info.bundled:
+            state = "bundled"
+        else:
+            cache = await _js.open_cache(MODEL_CACHE)
+            state = "stored" if await cache.match(info.cache_key) else "download"
+        return {"id": info.id, "bytes": info.bytes, "state": state}
+
     def drop(self, backend: str) -> None:
         """Forget the sessions of `backend` (after a lost device they are unusable)."""
         self._release([k for k in self._loaded if k.endswith(f"@{backend}")])

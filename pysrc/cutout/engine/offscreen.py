@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..modes import DEFAULT_MODE
-from ..protocol import Envelope, Job, Target, Type
+from ..modes import DEFAULT_MODE, MODES
+from ..protocol import CutoutError, Envelope, Job, Target, Type
 from . import _js
 from .device import Device
 from .jobs import JobRunner
@@ -58,7 +58,18 @@ def _device_info() -> Any:
     import asyncio
 
     async def describe() -> Any:
-        return _js.to_js(await _device.describe())
+        info = await _device.describe()
+        # Per mode, the model it would run on this tier's backend and whether it is
+        # bundled, stored or still to download (the popup shows it at a glance).
+        backend = info["tier"]["name"]
+        info["wasm_threads"] = _js.wasm_threads()
+        info["models"] = {}
+        for name, mode in MODES.items():
+            try:
+                info["models"][name] = await _registry.state(mode.model_on(backend))
+            except CutoutError:
+                continue  # not part of this build: the job itself will say so
+        return _js.to_js(info)
 
     return asyncio.ensure_future(describe())
 
