@@ -36,6 +36,8 @@ def _write_inputs(folder: Path) -> None:
     """The images the tests serve: samples plus every kind of bad input."""
     for sample in (ROOT / "samples").glob("*.jpg"):
         shutil.copy(sample, folder / sample.name)
+    with Image.open(ROOT / "samples" / "coffee.jpg") as photo:  # a 4K (UHD) photo
+        photo.convert("RGB").resize((3840, 2160)).save(folder / "uhd.jpg", quality=85)
     (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 16)
     (folder / "notes.html").write_text("<!doctype html><p>not an image</p>")
     (folder / "drawing.svg").write_text(
