@@ -140,6 +140,60 @@ def test_the_registered_context_menu_handler_runs_a_job(browser, page_server, im
     driver.switch_to.window(browser.home)
 
 
+def test_right_clicks_in_a_row_share_one_batch_view(browser, page_server, image_server):
+    """Three right-clicks in a row (the real onClicked handler, a genuine tab): the first
+    opens its result tab, the next ones turn that tab into a batch view of all three,
+    which the engine works through to three cut-outs; a click after the tab is closed
+    opens a result tab of its own again."""
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    page = page_server.url("index.html")
+    driver.get(page)
+    names = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg"]
+    before = set(browser.page_targets())
+
+    def right_click(name: str) -> None:
+        info = {"menuItemId": "cutout-image", "frameId": 0, "pageUrl": page,
+                "srcUrl": image_server.url(name), "mediaType": "image"}
+        browser.worker_evaluate(f"""(async () => {{
+            const [tab] = await chrome.tabs.query({{url: {json.dumps(page)}}});
+            await self.onContextMenuClicked({json.dumps(info)}, tab);
+        }})()""")
+
+    for name in names:
+        right_click(name)
+    deadline = time.monotonic() + 10
+    while not any("batch.html?jobs=" in u and u.count(",") == 2
+                  for u in set(browser.page_targets()) - before):
+        assert time.monotonic() < deadline, set(browser.page_targets()) - before
+        time.sleep(0.1)
+    opened = set(browser.page_targets()) - before
+    assert len(opened) == 1, opened  # one tab, not three
+    (batch,) = opened
+    browser.close_pages(opened)
+    driver.get(batch)  # chromedriver cannot drive the tab the extension opened
+    deadline = time.monotonic() + 300
+    while driver.execute_script("return document.body.dataset.state") != "finished":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    states = driver.execute_script(
+        "return [...document.querySelectorAll('#items .item')].map((li) => "
+        "[li.querySelector('.name').textContent, li.dataset.state])")
+    assert states == [[n, "done"] for n in names], states
+
+    before = set(browser.page_targets())
+    right_click("chelsea.jpg")  # the row's tab is gone: a result tab of its own
+    deadline = time.monotonic() + 10
+    while not (set(browser.page_targets()) - before):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    (single,) = set(browser.page_targets()) - before
+    assert "pages/result/result.html?job=" in single
+    browser.close_pages({single})
+    driver.close()
+    driver.switch_to.window(browser.home)
+
+
 def test_ten_right_clicks_in_quick_succession_all_finish(browser, image_server):
     """Ten jobs started at once through the worker's entry point, each opening its
     result tab as a right-click does: all are done, none lost or mixed up."""

@@ -58,6 +58,7 @@ def template_context(wheel_name: str, model_host: str = DEFAULT_MODEL_HOST) -> d
         "minimum_chrome_version": "116",  # chrome.runtime.getContexts
         "offscreen_path": "offscreen/offscreen.html",
         "result_path": "pages/result/result.html",
+        "batch_path": "pages/batch/batch.html",
         "default_mode": modes.DEFAULT_MODE,
         "modes": modes.mode_labels(),
         "wheel_path": f"engine/{wheel_name}",
