@@ -56,3 +56,82 @@ def test_a_hostile_page_cannot_start_jobs_or_forge_results(browser, page_server,
             driver.switch_to.window(handle)
             driver.close()
     driver.switch_to.window(browser.home)
+
+
+def content_script_world(browser, page_url: str):
+    """A DevTools connection to the web page's tab and the id of the execution context
+    of Cutout's content script there (its isolated world, with chrome.runtime)."""
+    import urllib.request
+
+    import websocket
+
+    address = browser.driver.capabilities["goog:chromeOptions"]["debuggerAddress"]
+    with urllib.request.urlopen(f"http://{address}/json/list", timeout=10) as reply:
+        target = next(t for t in json.load(reply) if t.get("url") == page_url and t["type"] == "page")
+    ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=30, suppress_origin=True)
+    ws.send(json.dumps({"id": 1, "method": "Runtime.enable"}))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        message = json.loads(ws.recv())
+        context = message.get("params", {}).get("context", {})
+        if (message.get("method") == "Runtime.executionContextCreated"
+                and context.get("auxData", {}).get("type") == "isolated"
+                and browser.extension_id in context.get("origin", "")):
+            return ws, context["id"]
+    ws.close()
+    raise AssertionError("Cutout's content script world was not found in the page")
+
+
+def evaluate_in(ws, context_id: int, expression: str):
+    call = int(time.monotonic() * 1000)
+    ws.send(json.dumps({"id": call, "method": "Runtime.evaluate", "params": {
+        "expression": expression, "contextId": context_id, "awaitPromise": True,
+        "returnByValue": True}}))
+    while True:
+        message = json.loads(ws.recv())
+        if message.get("id") == call:
+            result = message["result"]
+            assert "exceptionDetails" not in result, result
+            return result["result"].get("value")
+
+
+def test_the_content_script_world_cannot_drive_the_extension(browser, page_server, image_server):
+    """Code running in the content script's world (a compromised page script cannot
+    reach it, but a bug there could) has chrome.runtime.sendMessage: every request it
+    can send to the worker or the engine is refused, and nothing starts or is answered."""
+    driver = browser.driver
+    finished = browser.remove(image_server.url("chelsea.jpg"), "fast")  # a real result to ask for
+    job_id = finished.result["job"]
+    driver.switch_to.new_window("tab")
+    page = page_server.url("index.html")
+    driver.get(page)
+    ws, world = content_script_world(browser, page)
+    try:
+        assert evaluate_in(ws, world, "typeof chrome.runtime.sendMessage") == "function"
+        jobs_before = browser.worker_evaluate(
+            "chrome.storage.session.get(null).then((o) => Object.keys(o).filter((k) => k.startsWith('job:')).length)")
+        tabs_before = set(browser.page_targets())
+        src = image_server.url("coffee.jpg")
+        attempts = [
+            {"target": "worker", "type": "start-job", "data": {"src": src, "open": True}},
+            {"target": "worker", "type": "run-job", "data": {"job": job_id}},
+            {"target": "worker", "type": "zip", "data": {"jobs": [job_id]}},
+            {"target": "worker", "type": "device-info", "data": {}},
+            {"target": "worker", "type": "release-models", "data": {}},
+            {"target": "offscreen", "type": "remove", "data": {"id": "forged", "src": src}},
+            {"target": "offscreen", "type": "zip", "data": {"jobs": [job_id]}},
+        ]
+        replies = evaluate_in(ws, world, f"""Promise.all({json.dumps(attempts)}.map((m) =>
+            chrome.runtime.sendMessage(m).then((r) => r === undefined ? 'no answer' : r,
+                                              (e) => 'refused: ' + e.message)))""")
+        for attempt, reply in zip(attempts, replies):
+            assert reply == "no answer" or str(reply).startswith("refused"), (attempt, reply)
+        time.sleep(2)
+        assert set(browser.page_targets()) == tabs_before, "a tab was opened"
+        assert browser.worker_evaluate(
+            "chrome.storage.session.get(null).then((o) => Object.keys(o).filter((k) => k.startsWith('job:')).length)"
+        ) == jobs_before, "a job was stored"
+    finally:
+        ws.close()
+        driver.close()
+        driver.switch_to.window(browser.home)
