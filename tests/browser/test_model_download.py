@@ -126,3 +126,49 @@ def test_popup_shows_the_device_and_model_download_state(download_build, image_s
 
 def test_popup_says_bundled_models_are_built_in(browser):
     assert "model isnet-wasm built in" in popup_status(browser, "balanced")
+
+
+@pytest.fixture
+def small_disk(tmp_path, monkeypatch):
+    """A 64 MB tmpfs for the browser profile (root only: skipped elsewhere)."""
+    import subprocess
+    import tempfile
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small disk here (needs root)")
+    monkeypatch.setattr(tempfile, "tempdir", str(mount))
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_storage_runs_the_job_from_memory(download_build, image_server, small_disk):
+    """No room left on the disk to store a downloaded model (the profile on a small
+    disk, filled up to 2 MB): the job still runs, from memory, and says so; nothing
+    partial of the model is kept."""
+    import os
+    import shutil
+
+    from cutout.headless.chromium import ExtensionBrowser
+    from cutout.toolchain.build import MODELS_DIR
+
+    extension, models = download_build
+    with host_server(MODELS_DIR) as host, ExtensionBrowser(extension) as browser:
+        browser.set_settings(modelHost=host.url())
+        free = shutil.disk_usage(small_disk).free
+        with open(small_disk / "filler", "wb") as filler:
+            filler.truncate(0)
+            filler.write(b"\0" * max(0, free - (2 << 20)))
+            os.fsync(filler.fileno())
+        outcome = browser.remove(image_server.url("coffee.jpg"), "fast", timeout=120)
+        assert outcome.state == "done", outcome.error
+        notes = " ".join(outcome.result["notes"])
+        assert "no room left to store the u2netp model" in notes, notes
+        assert (outcome.result["width"], outcome.result["height"]) == (600, 400)
+        keys = browser.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "caches.open('cutout-models-v1').then((c) => c.keys())"
+            ".then((rs) => done(rs.map((r) => r.url)));")
+        assert keys == [], keys  # no part of it was kept

@@ -254,7 +254,9 @@ async def cache_put(cache: Any, key: str, blob: Any) -> None:
     try:
         await cache.put(key, js.Response.new(blob))
     except JsException as e:
-        if "Quota" in str(e):
+        # Over quota: QuotaExceededError; a full disk (measured: the profile on a full
+        # tmpfs, Chromium 156): "UnknownError: … Unexpected internal error."
+        if "Quota" in str(e) or "UnknownError" in str(e):
             from ..protocol import CutoutError
 
             raise CutoutError("storage-full", "There is no room left to store the model. "

@@ -159,7 +159,7 @@ class JobRunner:
             timings["decode"] = t2 - t1
 
             model, mask, cutout, gave_up = await self._infer(job, mode, plan, feed, feed_w,
-                                                             feed_h, info.dynamic, timings)
+                                                             feed_h, info.dynamic, timings, notes)
             if gave_up:
                 fallback = gave_up
                 notes.append(gave_up)
@@ -245,8 +245,8 @@ class JobRunner:
             raise errors.undecodable(content_type) from None
 
     async def _infer(self, job: Job, mode: modes.Mode, plan: list[str], feed: Any, width: int,
-                     height: int, dynamic: bool, timings: dict[str, float]
-                     ) -> tuple[Any, Any, Any, str]:
+                     height: int, dynamic: bool, timings: dict[str, float],
+                     notes: list[str]) -> tuple[Any, Any, Any, str]:
         """Run on the first backend of `plan` that works: (model, alpha, cutout RGBA, why
         WebGPU was given up, or ""). A WebGPU failure of any kind (session creation, the run, a
         lost device, no answer in time) re-runs the job on WASM; WASM errors are final."""
@@ -255,7 +255,7 @@ class JobRunner:
             start = _js.now_ms()
             try:
                 model, mask, cutout, run_start = await self._infer_on(
-                    job, mode, backend, feed, width, height, dynamic)
+                    job, mode, backend, feed, width, height, dynamic, notes)
             except (_js.JsError, TimeoutError) as e:
                 if backend == tiers.WASM:
                     raise
@@ -275,7 +275,8 @@ class JobRunner:
         return job.webgpu_timeout_ms or tiers.WEBGPU_RUN_TIMEOUT_MS
 
     async def _infer_on(self, job: Job, mode: modes.Mode, backend: str, feed: Any,
-                        width: int, height: int, dynamic: bool) -> tuple[Any, Any, Any, float]:
+                        width: int, height: int, dynamic: bool,
+                        notes: list[str]) -> tuple[Any, Any, Any, float]:
         """Load `mode`'s model on `backend` and run it on the model-sized `feed`; returns
         (model, alpha, cutout RGBA, time the run started). WebGPU runs are bounded by a timeout."""
         model_id = mode.model_on(backend)
@@ -284,7 +285,8 @@ class JobRunner:
             model_id, backend, job.model_host,
             lambda done, total: self._progress(
                 job, "downloading-model" if done < total else "loading-model",
-                f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if done < total else model_id))
+                f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if done < total else model_id),
+            notes)
         self._progress(job, "inferring", model.backend)
         # Session creation and inference hold this thread for seconds: let the
         # progress message leave before they start, or the page shows a stale stage.

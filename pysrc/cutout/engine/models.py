@@ -62,6 +62,7 @@ class LoadedModel:
     info: ModelInfo
     session: Any
     backend: str
+    load_notes: tuple[str, ...] = ()  # said to the jobs that waited for this load
 
 
 class ModelRegistry:
@@ -90,9 +91,10 @@ class ModelRegistry:
             raise CutoutError("model-missing", f"The model {model_id!r} is not part of this build.")
         return models[model_id]
 
-    async def get(self, model_id: str, backend: str, host: str,
-                  progress: ProgressFn) -> LoadedModel:
-        """The model's session on `backend` ("wasm" or "webgpu"), loaded once."""
+    async def get(self, model_id: str, backend: str, host: str, progress: ProgressFn,
+                  notes: list[str] | None = None) -> LoadedModel:
+        """The model's session on `backend` ("wasm" or "webgpu"), loaded once; what its
+        load has to say (a model that could not be stored) goes to `notes`."""
         key = f"{model_id}@{backend}"
         self._last_used[key] = _js.now_ms()
         self._reap_later()
@@ -103,16 +105,21 @@ class ModelRegistry:
             pending = asyncio.ensure_future(self._load(model_id, backend, host, progress))
             self._pending[key] = pending
             pending.add_done_callback(lambda _: self._pending.pop(key, None))
-        return await asyncio.shield(pending)
+        loaded = await asyncio.shield(pending)
+        if notes is not None:
+            notes.extend(loaded.load_notes)
+        return loaded
 
     async def _load(self, model_id: str, backend: str, host: str,
                     progress: ProgressFn) -> LoadedModel:
         info = await self.info(model_id)
-        buffer = await (bundled_bytes(info) if info.bundled else cached_or_downloaded(info, host, progress))
+        load_notes: list[str] = []
+        buffer = await (bundled_bytes(info) if info.bundled
+                        else cached_or_downloaded(info, host, progress, load_notes))
         await _js.next_task()  # let progress messages out: creating a session blocks for seconds
         session = await _js.create_session(_js.js_uint8(buffer), backend, info.int8_compute)
         label = f"wasm ({_js.wasm_threads()} threads)" if backend == "wasm" else "webgpu"
-        loaded = LoadedModel(info, session, label)
+        loaded = LoadedModel(info, session, label, tuple(load_notes))
         self._loaded[f"{model_id}@{backend}"] = loaded
         return loaded
 
@@ -197,7 +204,8 @@ async def bundled_bytes(info: ModelInfo) -> Any:
     return buffer
 
 
-async def cached_or_downloaded(info: ModelInfo, host: str, progress: ProgressFn) -> Any:
+async def cached_or_downloaded(info: ModelInfo, host: str, progress: ProgressFn,
+                               notes: list[str] | None = None) -> Any:
     cache = await _js.open_cache(MODEL_CACHE)
     hit = await cache.match(info.cache_key)
     if hit:
@@ -207,24 +215,51 @@ async def cached_or_downloaded(info: ModelInfo, host: str, progress: ProgressFn)
             return buffer
         except CutoutError:
             await cache.delete(info.cache_key)  # corrupted on disk: fetch it again
-    return await download(cache, info, host, progress)
+    return await download(cache, info, host, progress, notes)
 
 
-async def download(cache: Any, info: ModelInfo, host: str, progress: ProgressFn) -> Any:
+# Said with the result when the model could not be stored (storage full).
+NOT_STORED = ("There was no room left to store the {id} model ({mb:.0f} MB), so it was used "
+              "from memory and will be downloaded again next time. Free some disk space, or "
+              "delete downloaded models in Cutout's options.")
+
+
+async def download(cache: Any, info: ModelInfo, host: str, progress: ProgressFn,
+                   notes: list[str] | None = None) -> Any:
     """Fetch the model in ranges into `cache` (parts already stored are skipped) and
-    return its verified bytes."""
+    return its verified bytes. When the storage is full the download goes on in memory:
+    the stored parts are dropped (nothing partial is kept) and NOT_STORED is added to
+    `notes`."""
     if not host:
         raise CutoutError("no-model-host", f"The {info.id} model is not bundled and no model "
                           "host is set. Choose one in Cutout's options.")
     url = host.rstrip("/") + "/" + info.file
     done = 0
+    in_memory: list[Any] | None = None  # the parts, once the storage refused one
     for index, (first, last) in enumerate(info.chunks()):
         key = f"{info.cache_key}.part{index}"
-        if not await cache.match(key):
+        stored = await cache.match(key)
+        if in_memory is not None:
+            in_memory.append(await stored.blob() if stored else
+                             await _fetch_range(url, first, last, info, done))
+        elif not stored:
             part = await _fetch_range(url, first, last, info, done)
-            await _js.cache_put(cache, key, part)
+            try:
+                await _js.cache_put(cache, key, part)
+            except CutoutError as e:
+                if e.code != "storage-full":
+                    raise
+                in_memory = [await (await cache.match(f"{info.cache_key}.part{i}")).blob()
+                             for i in range(index)] + [part]
+                await _drop_parts(cache, info)
         done = last + 1
         progress(done, info.bytes)
+    if in_memory is not None:
+        buffer = await _js.concat_blobs(in_memory).arrayBuffer()
+        await verify(info, buffer)
+        if notes is not None:
+            notes.append(NOT_STORED.format(id=info.id, mb=info.bytes / 1e6))
+        return buffer
     parts = []
     for index in range(len(info.chunks())):
         stored = await cache.match(f"{info.cache_key}.part{index}")
@@ -239,7 +274,13 @@ async def download(cache: Any, info: ModelInfo, host: str, progress: ProgressFn)
     except CutoutError:
         await _drop_parts(cache, info)  # a part is bad; which one is unknowable
         raise
-    await _js.cache_put(cache, info.cache_key, whole)
+    try:
+        await _js.cache_put(cache, info.cache_key, whole)
+    except CutoutError as e:
+        if e.code != "storage-full":
+            raise
+        if notes is not None:
+            notes.append(NOT_STORED.format(id=info.id, mb=info.bytes / 1e6))
     await _drop_parts(cache, info)
     return buffer
 
