@@ -215,15 +215,7 @@ def test_background_choice_survives_refine(browser, image_server):
 def test_keep_subject_keeps_only_the_clicked_part(browser, image_server):
     """Two separate shapes cut out; a Keep click on one drops the other and keeps the
     clicked one (and its soft edge) exactly."""
-    path = image_server.folder / "two-discs.png"
-    from PIL import ImageDraw
-
-    im = Image.new("RGB", (600, 400), (245, 245, 245))
-    draw = ImageDraw.Draw(im)
-    draw.ellipse((70, 120, 230, 280), fill=(180, 30, 30))
-    draw.ellipse((370, 120, 530, 280), fill=(30, 60, 170))
-    im.save(path)
-    driver = open_result(browser, image_server.url(path.name))
+    driver = open_result(browser, two_discs(image_server))
     try:
         before = decode(download_bytes(driver))
         a = before[..., 3]
@@ -245,5 +237,136 @@ def test_keep_subject_keeps_only_the_clicked_part(browser, image_server):
         assert np.array_equal(after[:, :300, 3][solid], a[:, :300][solid]), "the clicked disc changed"
         changed = after[:, :300, 3] != a[:, :300]
         assert (a[:, :300][changed] <= 24).all() and (after[:, :300, 3][changed] == 0).all()
+    finally:
+        close(driver, browser)
+
+
+def two_discs(image_server) -> str:
+    from PIL import ImageDraw
+
+    path = image_server.folder / "two-discs.png"
+    if not path.exists():
+        im = Image.new("RGB", (600, 400), (245, 245, 245))
+        draw = ImageDraw.Draw(im)
+        draw.ellipse((70, 120, 230, 280), fill=(180, 30, 30))
+        draw.ellipse((370, 120, 530, 280), fill=(30, 60, 170))
+        im.save(path)
+    return image_server.url(path.name)
+
+
+def click_at(driver, view, x, y, shift=False):
+    """Click image pixel (x, y) of the Refine view, optionally with Shift held."""
+    el = driver.find_element("id", "view")
+    dx = round(x * view["sx"] - view["width"] / 2)
+    dy = round(y * view["sy"] - view["height"] / 2)
+    chain = ActionChains(driver)
+    if shift:
+        chain.key_down(Keys.SHIFT)
+    chain.move_to_element_with_offset(el, dx, dy).click()
+    if shift:
+        chain.key_up(Keys.SHIFT)
+    chain.perform()
+
+
+def ctrl(driver, key, shift=False):
+    chain = ActionChains(driver).key_down(Keys.CONTROL)
+    if shift:
+        chain.key_down(Keys.SHIFT)
+    chain.send_keys(key)
+    if shift:
+        chain.key_up(Keys.SHIFT)
+    chain.key_up(Keys.CONTROL).perform()
+
+
+def test_keep_shift_click_adds_a_dropped_part_back(browser, image_server):
+    """Keep on the left disc drops the right one; Shift+click where the right one was
+    brings it back: both discs exactly as cut out."""
+    driver = open_result(browser, two_discs(image_server))
+    try:
+        a = decode(download_bytes(driver))[..., 3]
+        view = open_refine(driver)
+        ActionChains(driver).send_keys("k").perform()
+        click_at(driver, view, 150, 200)
+        click_at(driver, view, 450, 200, shift=True)
+        after = finish(driver)[..., 3]
+        solid = a > 24
+        assert np.array_equal(after[solid], a[solid]), "the Shift+click did not bring the disc back"
+        assert (after[:, 300:][a[:, 300:] > 24] > 0).all()
+    finally:
+        close(driver, browser)
+
+
+def test_keep_undo_and_redo_give_the_exact_previous_pixels(browser, image_server):
+    """Keep, Shift+click, then Ctrl+Z: exactly the mask after the first click (the right
+    disc gone); Ctrl+Z again and Ctrl+Shift+Z: the same again — undo and redo move
+    between exact states."""
+    driver = open_result(browser, two_discs(image_server))
+    try:
+        a = decode(download_bytes(driver))[..., 3]
+        view = open_refine(driver)
+        ActionChains(driver).send_keys("k").perform()
+        click_at(driver, view, 150, 200)
+        click_at(driver, view, 450, 200, shift=True)
+        ctrl(driver, "z")            # undo the Shift+click
+        ctrl(driver, "z")            # undo the Keep click: the cut-out as handed over
+        assert driver.find_element("id", "undo").get_attribute("disabled") == "true"
+        ctrl(driver, "z", shift=True)  # redo the Keep click
+        after = finish(driver)[..., 3]
+        assert (after[:, 300:] == 0).all(), "the right disc is back after undo + redo"
+        assert np.array_equal(after[:, :300][a[:, :300] > 24], a[:, :300][a[:, :300] > 24])
+    finally:
+        close(driver, browser)
+
+
+def test_zoom_and_pan_keep_strokes_on_their_pixels(browser, image_server):
+    """Refine at 100 % and 200 % (keys 1 and +), Ctrl+wheel, Space+drag pans without
+    painting, and an erase stroke drawn while zoomed and scrolled lands on the image
+    pixels under the pointer (the export shows it there, at full resolution)."""
+    driver = open_result(browser, image_server.url("coffee.jpg"))
+    try:
+        before = decode(download_bytes(driver))
+        open_refine(driver)
+        geometry = ("const v = document.getElementById('view'), r = v.getBoundingClientRect(),"
+                    " s = document.getElementById('stage');"
+                    "return {left: r.left, top: r.top, width: r.width, height: r.height,"
+                    " scrollLeft: s.scrollLeft, scrollTop: s.scrollTop,"
+                    " scrollable: s.scrollWidth > s.clientWidth,"
+                    " level: document.getElementById('zoom-level').textContent};")
+        ActionChains(driver).send_keys("1").perform()
+        g = driver.execute_script(geometry)
+        assert g["level"] == "100 %" and round(g["width"]) == before.shape[1], g
+        ActionChains(driver).send_keys("+").perform()
+        g = driver.execute_script(geometry)
+        assert g["level"] == "200 %" and round(g["width"]) == 2 * before.shape[1] and g["scrollable"], g
+        # Ctrl+wheel over the canvas: one step in (400 %) and one out (200 %).
+        for delta, level in ((-100, "400 %"), (100, "200 %")):
+            driver.execute_script(
+                "document.getElementById('view').dispatchEvent(new WheelEvent('wheel',"
+                " {deltaY: arguments[0], ctrlKey: true, bubbles: true, cancelable: true,"
+                "  clientX: 400, clientY: 300}));", delta)
+            assert driver.execute_script(geometry)["level"] == level
+        # Space + drag pans: the stage scrolls, nothing is painted.
+        g0 = driver.execute_script(geometry)
+        el = driver.find_element("id", "view")
+        ActionChains(driver).key_down(" ").move_to_element(el).click_and_hold() \
+            .move_by_offset(-120, -80).release().key_up(" ").perform()
+        g1 = driver.execute_script(geometry)
+        assert (g1["scrollLeft"], g1["scrollTop"]) != (g0["scrollLeft"], g0["scrollTop"]), g1
+        assert driver.find_element("id", "undo").get_attribute("disabled") == "true", "the pan painted"
+        # A short erase stroke in the middle of the visible stage, at 200 %.
+        stage = driver.execute_script(
+            "const r = document.getElementById('stage').getBoundingClientRect();"
+            "return {x: r.left + r.width / 2, y: r.top + r.height / 2};")
+        view = {"left": g1["left"], "top": g1["top"], "sx": g1["width"] / before.shape[1],
+                "sy": g1["height"] / before.shape[0]}
+        ix, iy = (stage["x"] - view["left"]) / view["sx"], (stage["y"] - view["top"]) / view["sy"]
+        assert 0 < ix < before.shape[1] and 0 < iy < before.shape[0], (ix, iy)
+        a, b = stroke(driver, view, [(ix - 10, iy), (ix + 10, iy)])
+        after = finish(driver)
+        radius = 30 / 2 / view["sx"]  # the default brush, 30 CSS px across, at 200 %
+        d = distance_to_segment(before.shape, a, b)
+        assert (after[..., 3][d < radius - 1.5] == 0).all(), "the stroke missed its pixels"
+        far = d > radius + 2
+        assert np.array_equal(after[..., 3][far], before[..., 3][far]), "pixels away from it changed"
     finally:
         close(driver, browser)

@@ -11,6 +11,7 @@
 // the original under refineKeys(job); Done stores the refined PNG under
 // refineKeys(job).refined and returns to the result page, which prefers it.
 import { putBlob, readBlob, refineKeys } from '../../lib/uploads.js';
+import { nextZoom, panBy, zoomAround } from '../../lib/zoom.js';
 
 const $ = (id) => document.getElementById(id);
 const jobId = new URLSearchParams(location.search).get('job');
@@ -41,7 +42,8 @@ const state = {
   initial: null,         // ImageBitmap: the cut-out as handed over (Reset)
   mask: null, maskCtx: null,
   sourceView: null,      // the original at display size, redrawn on resize
-  scale: 1,              // CSS px per image px
+  scale: 1,              // CSS px per image px, as shown
+  zoom: 0,               // 0: fit the window; else CSS px per image px (lib/zoom.js)
   tool: 'erase',
   stroke: null,          // {pointerId, edit, last, since} while a pointer draws
   undo: [], redo: [],    // edits: arrays of tile patches {x, y, data}
@@ -116,30 +118,53 @@ function withEdgeColours(original, cutout) {
 
 // Fit the whole image into the stage; the canvas holds display pixels (device
 // pixels, at most the image's own), and the CSS size carries the fit scale.
-function fit() {
-  if (!state.mask) return;
+function fitScale() {
   const stage = $('stage');
   const style = getComputedStyle(stage);
   const availW = stage.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
   const availH = stage.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
-  state.scale = Math.max(0.01, Math.min(availW / state.width, availH / state.height, MAX_UPSCALE));
+  return Math.max(0.01, Math.min(availW / state.width, availH / state.height, MAX_UPSCALE));
+}
+
+function fit() {
+  if (!state.mask) return;
+  state.scale = state.zoom || fitScale();
+  $('stage').classList.toggle('zoomed', state.zoom > 0);
   const cssW = Math.max(1, Math.floor(state.width * state.scale));
   const cssH = Math.max(1, Math.floor(state.height * state.scale));
   view.style.width = `${cssW}px`;
   view.style.height = `${cssH}px`;
   const backing = Math.min(1, state.scale * devicePixelRatio);
-  view.width = Math.max(1, Math.round(state.width * backing));
-  view.height = Math.max(1, Math.round(state.height * backing));
+  const [backW, backH] = [Math.max(1, Math.round(state.width * backing)), Math.max(1, Math.round(state.height * backing))];
   view.classList.toggle('pixelated', backing === 1 && state.scale > 1);
-  // The original is scaled once per resize, at high quality; only the mask is
+  $('zoom-level').textContent = state.zoom ? `${Math.round(state.zoom * 100)} %` : 'Fit';
+  $('zoom-fit').setAttribute('aria-pressed', String(state.zoom === 0));
+  $('zoom-100').setAttribute('aria-pressed', String(state.zoom === 1));
+  updateCursorSize();
+  if (backW === view.width && backH === view.height && state.sourceView) return paint(null);
+  view.width = backW;
+  view.height = backH;
+  // The original is scaled once per size, at high quality; only the mask is
   // rescaled while drawing.
   state.sourceView = new OffscreenCanvas(view.width, view.height);
   const ctx = state.sourceView.getContext('2d');
   ctx.imageSmoothingQuality = 'high';
   ctx.drawImage(state.source, 0, 0, view.width, view.height);
   paint(null);
-  updateCursorSize();
 }
+
+// Zoom (0 = fit) around a client point (default: the stage's centre).
+function setZoom(next, anchor = null) {
+  if (!state.mask) return;
+  zoomAround($('stage'), state.scale, next || fitScale(), anchor, () => {
+    state.zoom = next;
+    fit();
+  });
+}
+const stepZoom = (direction, anchor) => {
+  const next = nextZoom(state.scale, direction);
+  if (next) setZoom(next, anchor);
+};
 
 // Redraw `rect` (image px; null: everything) of the view: the original, cut by
 // the mask, and optionally a faint ghost of what is removed behind it.
@@ -322,8 +347,9 @@ function keepAt({ x, y }, add) {
   if (px < 0 || py < 0 || px >= w || py >= h) return;
   const current = state.maskCtx.getImageData(0, 0, w, h);
   // The parts are found in the mask as it was before the first click of a
-  // keep/add sequence, so that a shift-click can bring back a dropped part.
-  if (!add || !state.keepBase) state.keepBase = current;
+  // keep/add sequence, so that a shift-click can bring back a dropped part (a copy:
+  // `current` is edited in place below).
+  if (!add || !state.keepBase) state.keepBase = state.maskCtx.getImageData(0, 0, w, h);
   const base = state.keepBase.data;
   const region = regionAt(base, w, h, px, py);
   if (!region) {
@@ -406,7 +432,14 @@ function toImage(event) {
 }
 
 function onPointerDown(event) {
-  if (!isReady() || state.stroke || (event.pointerType === 'mouse' && event.button !== 0)) return;
+  if (!isReady() || state.stroke) return;
+  // Space held, or the middle button: pan instead of painting.
+  if (state.zoom && (state.spaceDown || (event.pointerType === 'mouse' && event.button === 1))) {
+    event.preventDefault();
+    panBy($('stage'), event);
+    return;
+  }
+  if (event.pointerType === 'mouse' && event.button !== 0) return;
   event.preventDefault();
   if (state.tool === 'keep') {
     keepAt(toImage(event), event.shiftKey);
@@ -584,7 +617,14 @@ function onKey(event) {
   else if (key === 'k') setTool('keep');
   else if (key === '[') stepSize(-1);
   else if (key === ']') stepSize(1);
-  else handled = false;
+  else if (key === '+' || key === '=') stepZoom(1);
+  else if (key === '-') stepZoom(-1);
+  else if (key === '0') setZoom(0);
+  else if (key === '1') setZoom(1);
+  else if (key === ' ' && !event.target.closest?.('button, input, select, label')) {
+    state.spaceDown = true;
+    document.body.classList.add('pan-ready');
+  } else handled = false;
   if (handled) event.preventDefault();
 }
 
@@ -608,7 +648,21 @@ function wire() {
   for (const type of ['pointerup', 'pointercancel', 'lostpointercapture']) view.addEventListener(type, onPointerEnd);
   view.addEventListener('pointerleave', () => { $('cursor').hidden = true; });
   document.addEventListener('keydown', onKey);
-  new ResizeObserver(fit).observe($('stage'));
+  document.addEventListener('keyup', (event) => {
+    if (event.key !== ' ') return;
+    state.spaceDown = false;
+    document.body.classList.remove('pan-ready');
+  });
+  $('zoom-fit').addEventListener('click', () => setZoom(0));
+  $('zoom-100').addEventListener('click', () => setZoom(1));
+  $('zoom-in').addEventListener('click', () => stepZoom(1));
+  $('zoom-out').addEventListener('click', () => stepZoom(-1));
+  $('stage').addEventListener('wheel', (event) => {
+    if (!event.ctrlKey || !isReady()) return;
+    event.preventDefault();
+    stepZoom(event.deltaY < 0 ? 1 : -1, { x: event.clientX, y: event.clientY });
+  }, { passive: false });
+  new ResizeObserver(() => { if (!state.zoom) fit(); }).observe($('stage'));
 }
 
 wire();

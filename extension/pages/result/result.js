@@ -4,6 +4,7 @@ import { MODES, PAGE_CHANNEL, Target, Type } from '../../messages.js';
 import { acceptImages, batchUrl, putBlob, readBlob, refineKeys, startUpload, startUploads } from '../../lib/uploads.js';
 import { stageText } from '../../lib/stages.js';
 import { ENGINE_DIED, WATCH_MS, engineDeaths } from '../../lib/watch.js';
+import { nextZoom, panBy, zoomAround } from '../../lib/zoom.js';
 
 const $ = (id) => document.getElementById(id);
 const jobId = new URLSearchParams(location.search).get('job');
@@ -251,8 +252,7 @@ $('background-image').addEventListener('change', () => {
 });
 
 // ---- inspecting: zoom, pan, before/after ------------------------------------
-// Zoom 0 = fit the window; otherwise CSS px per image px (1 = 100 %).
-const ZOOMS = [0.25, 0.5, 1, 2, 4, 8];
+// Zoom 0 = fit the window; otherwise CSS px per image px (1 = 100 %), lib/zoom.js.
 let zoom = 0;
 function fitScale() {
   const img = $('cutout');
@@ -261,28 +261,18 @@ function fitScale() {
 function setZoom(next, anchor = null) {
   const viewport = $('viewport');
   const img = $('cutout');
-  const before = zoom || fitScale();
-  // Keep the image point under the anchor (pointer or centre) where it is.
-  const rect = viewport.getBoundingClientRect();
-  const ax = anchor ? anchor.x - rect.left : viewport.clientWidth / 2;
-  const ay = anchor ? anchor.y - rect.top : viewport.clientHeight / 2;
-  const px = (viewport.scrollLeft + ax) / before;
-  const py = (viewport.scrollTop + ay) / before;
-  zoom = next;
-  viewport.classList.toggle('zoomed', zoom > 0);
-  img.style.width = zoom ? `${img.naturalWidth * zoom}px` : '';
-  img.style.height = zoom ? `${img.naturalHeight * zoom}px` : '';
-  $('zoom-fit').setAttribute('aria-pressed', String(zoom === 0));
-  $('zoom-100').setAttribute('aria-pressed', String(zoom === 1));
-  $('zoom-level').textContent = zoom ? `${Math.round(zoom * 100)} %` : 'Fit';
-  if (zoom) {
-    viewport.scrollLeft = px * zoom - ax;
-    viewport.scrollTop = py * zoom - ay;
-  }
+  zoomAround(viewport, zoom || fitScale(), next || 1, anchor, () => {
+    zoom = next;
+    viewport.classList.toggle('zoomed', zoom > 0);
+    img.style.width = zoom ? `${img.naturalWidth * zoom}px` : '';
+    img.style.height = zoom ? `${img.naturalHeight * zoom}px` : '';
+    $('zoom-fit').setAttribute('aria-pressed', String(zoom === 0));
+    $('zoom-100').setAttribute('aria-pressed', String(zoom === 1));
+    $('zoom-level').textContent = zoom ? `${Math.round(zoom * 100)} %` : 'Fit';
+  });
 }
 function stepZoom(direction, anchor) {
-  const now = zoom || fitScale();
-  const next = direction > 0 ? ZOOMS.find((z) => z > now * 1.001) : [...ZOOMS].reverse().find((z) => z < now * 0.999);
+  const next = nextZoom(zoom || fitScale(), direction);
   if (next) setZoom(next, anchor);
 }
 $('zoom-fit').addEventListener('click', () => setZoom(0));
@@ -296,22 +286,7 @@ $('viewport').addEventListener('wheel', (event) => {
 }, { passive: false });
 // Drag to pan while zoomed.
 $('viewport').addEventListener('pointerdown', (event) => {
-  const viewport = $('viewport');
-  if (!zoom || event.button !== 0) return;
-  const start = { x: event.clientX, y: event.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
-  viewport.setPointerCapture(event.pointerId);
-  viewport.classList.add('panning');
-  const move = (e) => {
-    viewport.scrollLeft = start.left - (e.clientX - start.x);
-    viewport.scrollTop = start.top - (e.clientY - start.y);
-  };
-  const end = () => {
-    viewport.classList.remove('panning');
-    viewport.removeEventListener('pointermove', move);
-  };
-  viewport.addEventListener('pointermove', move);
-  viewport.addEventListener('pointerup', end, { once: true });
-  viewport.addEventListener('pointercancel', end, { once: true });
+  if (zoom && event.button === 0) panBy($('viewport'), event);
 });
 // Before / after: the original over the cut-out, shown up to the slider.
 $('split').addEventListener('input', () => {
