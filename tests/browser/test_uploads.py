@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 
@@ -15,14 +16,27 @@ def wait_state(driver, timeout: float = 120) -> str:
     raise TimeoutError(state)
 
 
+def open_upload_view(browser, image_server):
+    """The result view's own file picker, as a person gets there: a finished result,
+    then its "Open another image" button (in a tab of the driver's)."""
+    job = browser.start_job(image_server.url("chelsea.jpg"), "fast")
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    driver.get(job["url"])
+    assert wait_state(driver) == "done"
+    driver.find_element("id", "another").click()
+    deadline = time.monotonic() + 10
+    while driver.execute_script("return document.body.dataset.state") != "open":
+        assert time.monotonic() < deadline, "Open another image did not show the picker"
+        time.sleep(0.05)
+    return driver
+
+
 def test_file_picker_upload(browser, image_server, png_alpha, fused_model):
     from cutout.native.pipeline import load_rgba, predict_alpha
 
-    driver = browser.driver
-    driver.switch_to.new_window("tab")
+    driver = open_upload_view(browser, image_server)
     try:
-        driver.get(browser.url("pages/result/result.html"))
-        assert driver.execute_script("return document.body.dataset.state") == "open"
         driver.find_element("id", "file").send_keys(str(image_server.folder / "coffee.jpg"))
         assert wait_state(driver) == "done", driver.find_element("id", "error").text
         assert driver.find_element("id", "download").get_attribute("download") == "coffee-cutout.png"
@@ -41,10 +55,8 @@ def test_file_picker_upload(browser, image_server, png_alpha, fused_model):
 
 
 def test_paste_upload(browser, image_server):
-    driver = browser.driver
-    driver.switch_to.new_window("tab")
+    driver = open_upload_view(browser, image_server)
     try:
-        driver.get(browser.url("pages/result/result.html"))
         # A synthetic paste event carrying a PNG file, as the clipboard delivers it.
         driver.execute_async_script(
             """const done = arguments[arguments.length - 1];
@@ -66,7 +78,8 @@ def test_popup_file_opens_a_result_tab(browser, image_server):
     driver = browser.driver
     driver.switch_to.new_window("tab")
     before = {u for u in browser.page_targets() if "result.html?job=" in u}
-    driver.get(browser.url("pages/popup/popup.html"))
+    manifest = json.loads((browser.extension_dir / "manifest.json").read_text())
+    driver.get(browser.url(manifest["action"]["default_popup"]))
     popup = driver.current_window_handle
     driver.find_element("id", "file").send_keys(str(image_server.folder / "chelsea.jpg"))
     driver.switch_to.window(browser.home)
