@@ -46,6 +46,9 @@ class Type:
     # page -> worker -> offscreen: release every model session and end the inference
     # worker (its memory back to the system); a no-op when the engine is not running
     RELEASE_MODELS = "release-models"
+    # page -> worker -> offscreen: Refine's region tool: the model re-run on data.box
+    # ({x, y, w, h}, image px) of finished job data.job; answers {url, box, model, ms}
+    REGION = "region"
 
 
 @dataclass(frozen=True)

@@ -370,3 +370,62 @@ def test_zoom_and_pan_keep_strokes_on_their_pixels(browser, image_server):
         assert np.array_equal(after[..., 3][far], before[..., 3][far]), "pixels away from it changed"
     finally:
         close(driver, browser)
+
+
+def test_rerun_on_a_box_changes_only_the_box(browser, image_server, fused_model):
+    """The box tool: the model runs again on the box alone (at its full input size) and
+    its cut-out is pasted in: outside the box every pixel is as before, inside (beyond
+    the feathered seam) the alpha is what the native pipeline gives for that crop, and
+    it is not simply the old one."""
+    from cutout.native.pipeline import load_rgba, predict_alpha
+
+    job = browser.start_job(image_server.url("coffee.jpg"), "fast")
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    driver.get(job["url"])
+    wait_for(driver, "return document.body.dataset.state === 'done'", "the job", timeout=120)
+    try:
+        before = decode(download_bytes(driver))[..., 3]
+        view = open_refine(driver)
+        ActionChains(driver).send_keys("b").perform()
+        assert driver.find_element("id", "region").get_attribute("aria-pressed") == "true"
+        (ax, ay), (bx, by) = stroke(driver, view, [(100, 60), (250, 180), (400, 300)])[::2]
+        x0, y0, x1, y1 = int(min(ax, bx)), int(min(ay, by)), int(np.ceil(max(ax, bx))), int(np.ceil(max(ay, by)))
+        wait_for(driver, "return document.body.dataset.state === 'ready' && "
+                         "document.getElementById('message').textContent.includes('done again')",
+                 "the box was not done again", timeout=120)
+        after = finish(driver)[..., 3]
+        outside = np.ones_like(before, bool)
+        outside[y0:y1, x0:x1] = False
+        assert np.array_equal(after[outside], before[outside]), "pixels outside the box changed"
+        crop = np.ascontiguousarray(load_rgba(image_server.folder / "coffee.jpg")[y0:y1, x0:x1])
+        native = predict_alpha(fused_model, crop)
+        inner = (slice(y0 + 12, y1 - 12), slice(x0 + 12, x1 - 12))
+        got = after[inner].astype(int)
+        want = native[12:-12, 12:-12].astype(int)
+        assert np.abs(got - want).mean() / 255 <= 0.01, np.abs(got - want).mean() / 255
+        assert (np.abs(got - before[inner].astype(int)) > 8).mean() > 0.001, "nothing was re-run"
+    finally:
+        close(driver, browser)
+
+
+def test_rerun_on_a_box_is_undone_exactly(browser, image_server):
+    """One Ctrl+Z after a box re-run gives back exactly the cut-out before it."""
+    job = browser.start_job(image_server.url("coffee.jpg"), "fast")
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    driver.get(job["url"])
+    wait_for(driver, "return document.body.dataset.state === 'done'", "the job", timeout=120)
+    try:
+        before = decode(download_bytes(driver))[..., 3]
+        view = open_refine(driver)
+        ActionChains(driver).send_keys("b").perform()
+        stroke(driver, view, [(120, 80), (420, 320)])
+        wait_for(driver, "return document.body.dataset.state === 'ready' && "
+                         "document.getElementById('message').textContent.includes('done again')",
+                 "the box was not done again", timeout=120)
+        assert driver.find_element("id", "undo").get_attribute("disabled") is None
+        ctrl(driver, "z")
+        assert np.array_equal(finish(driver)[..., 3], before)
+    finally:
+        close(driver, browser)

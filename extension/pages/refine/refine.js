@@ -12,6 +12,7 @@
 // refineKeys(job).refined and returns to the result page, which prefers it.
 import { putBlob, readBlob, refineKeys } from '../../lib/uploads.js';
 import { nextZoom, panBy, zoomAround } from '../../lib/zoom.js';
+import { Target, Type } from '../../messages.js';
 
 const $ = (id) => document.getElementById(id);
 const jobId = new URLSearchParams(location.search).get('job');
@@ -49,6 +50,7 @@ const state = {
   undo: [], redo: [],    // edits: arrays of tile patches {x, y, data}
   dirty: null,           // image-space rect waiting for the next frame
   keepBase: null,        // the mask before the first Keep click of a keep/add sequence
+  boxing: null,          // {pointerId, start, end} while the box tool draws (image px)
 };
 
 // ---- loading --------------------------------------------------------------
@@ -431,6 +433,73 @@ function toImage(event) {
   };
 }
 
+// ---- re-run on a box --------------------------------------------------------
+//
+// The box tool asks the engine (which holds the job's photo) to run the model again
+// on that part alone, at the model's full input size, and pastes the answer's alpha
+// into the mask: fully inside, blended over REGION_FEATHER px at the box's edges
+// (none along the image's own border). One undo step.
+const REGION_FEATHER = 12;
+
+function boxFrom(a, b) {
+  const x0 = Math.max(0, Math.floor(Math.min(a.x, b.x)));
+  const y0 = Math.max(0, Math.floor(Math.min(a.y, b.y)));
+  return { x0, y0, x1: Math.min(state.width, Math.ceil(Math.max(a.x, b.x))),
+    y1: Math.min(state.height, Math.ceil(Math.max(a.y, b.y))) };
+}
+
+function showBox(a, b) {
+  const rect = view.getBoundingClientRect();
+  const k = rect.width / state.width;
+  const box = boxFrom(a, b);
+  Object.assign($('box').style, {
+    left: `${rect.left + box.x0 * k}px`, top: `${rect.top + box.y0 * k}px`,
+    width: `${(box.x1 - box.x0) * k}px`, height: `${(box.y1 - box.y0) * k}px`,
+  });
+  $('box').hidden = false;
+}
+
+async function runRegion(box) {
+  $('box').hidden = true;
+  const [w, h] = [box.x1 - box.x0, box.y1 - box.y0];
+  setState('busy', `Running the model again on ${w} × ${h} px…`);
+  try {
+    const reply = await chrome.runtime.sendMessage({ target: Target.WORKER, type: Type.REGION,
+      data: { job: jobId, box: { x: box.x0, y: box.y0, w, h } } });
+    if (!reply || reply.error) throw new Error(reply?.error ?? 'the engine did not answer');
+    const bitmap = await createImageBitmap(await (await fetch(reply.url)).blob(), DECODE);
+    pasteRegion(reply.box, bitmap);
+    bitmap.close();
+    setState('ready', `The box was done again (${reply.model}, ${(reply.ms / 1000).toFixed(1)} s). Undo takes it back.`);
+  } catch (error) {
+    setState('ready', `The box could not be done again: ${error.message}`);
+  }
+}
+
+function pasteRegion({ x, y, w, h }, bitmap) {
+  const ctx = new OffscreenCanvas(w, h).getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  const fresh = ctx.getImageData(0, 0, w, h).data;
+  const edit = beginEdit();
+  touch(edit, { x0: x, y0: y, x1: x + w, y1: y + h });
+  const current = state.maskCtx.getImageData(x, y, w, h);
+  const a = current.data;
+  const f = Math.max(1, Math.min(REGION_FEATHER, Math.floor(Math.min(w, h) / 4)));
+  const seam = { left: x > 0, top: y > 0, right: x + w < state.width, bottom: y + h < state.height };
+  for (let j = 0; j < h; j++) {
+    const dy = Math.min(seam.top ? j + 0.5 : Infinity, seam.bottom ? h - j - 0.5 : Infinity);
+    for (let i = 0; i < w; i++) {
+      const d = Math.min(dy, seam.left ? i + 0.5 : Infinity, seam.right ? w - i - 0.5 : Infinity);
+      const weight = Math.min(1, d / f);
+      const k = (j * w + i) * 4 + 3;
+      a[k] = Math.round(a[k] * (1 - weight) + fresh[k] * weight);
+    }
+  }
+  state.maskCtx.putImageData(current, x, y);
+  commit(edit);
+  invalidate({ x0: x, y0: y, x1: x + w, y1: y + h });
+}
+
 function onPointerDown(event) {
   if (!isReady() || state.stroke) return;
   // Space held, or the middle button: pan instead of painting.
@@ -445,6 +514,13 @@ function onPointerDown(event) {
     keepAt(toImage(event), event.shiftKey);
     return;
   }
+  if (state.tool === 'region') {
+    view.setPointerCapture(event.pointerId);
+    const start = toImage(event);
+    state.boxing = { pointerId: event.pointerId, start, end: start };
+    showBox(start, start);
+    return;
+  }
   state.keepBase = null;  // a brush stroke ends a keep/add sequence
   view.setPointerCapture(event.pointerId);
   state.stroke = { pointerId: event.pointerId, edit: beginEdit(), last: null, since: 0 };
@@ -453,6 +529,11 @@ function onPointerDown(event) {
 
 function onPointerMove(event) {
   moveCursor(event);
+  if (state.boxing?.pointerId === event.pointerId) {
+    state.boxing.end = toImage(event);
+    showBox(state.boxing.start, state.boxing.end);
+    return;
+  }
   if (state.stroke?.pointerId !== event.pointerId) return;
   // Coalesced events: every sample since the last frame, for smooth curves.
   const samples = event.getCoalescedEvents?.() ?? [];
@@ -460,6 +541,13 @@ function onPointerMove(event) {
 }
 
 function onPointerEnd(event) {
+  if (state.boxing?.pointerId === event.pointerId) {
+    const { start, end } = state.boxing;
+    state.boxing = null;
+    if (event.type === 'pointerup') runRegion(boxFrom(start, end));
+    else $('box').hidden = true;
+    return;
+  }
   const s = state.stroke;
   if (s?.pointerId !== event.pointerId) return;
   // The dabs stop up to one spacing short of the last sample: finish there.
@@ -581,7 +669,7 @@ function setState(name, message = '') {
 
 function syncButtons() {
   const ready = isReady();
-  for (const id of ['erase', 'restore', 'keep', 'edge', 'reset', 'done']) $(id).disabled = !ready;
+  for (const id of ['erase', 'restore', 'keep', 'region', 'edge', 'reset', 'done']) $(id).disabled = !ready;
   $('undo').disabled = !ready || !state.undo.length;
   $('redo').disabled = !ready || !state.redo.length;
 }
@@ -591,6 +679,7 @@ function setTool(tool) {
   $('erase').setAttribute('aria-pressed', String(tool === 'erase'));
   $('restore').setAttribute('aria-pressed', String(tool === 'restore'));
   $('keep').setAttribute('aria-pressed', String(tool === 'keep'));
+  $('region').setAttribute('aria-pressed', String(tool === 'region'));
   document.body.dataset.tool = tool;
   if (tool !== 'keep') state.keepBase = null;
 }
@@ -615,6 +704,7 @@ function onKey(event) {
   else if (key === 'e') setTool('erase');
   else if (key === 'r') setTool('restore');
   else if (key === 'k') setTool('keep');
+  else if (key === 'b') setTool('region');
   else if (key === '[') stepSize(-1);
   else if (key === ']') stepSize(1);
   else if (key === '+' || key === '=') stepZoom(1);
@@ -632,6 +722,7 @@ function wire() {
   $('erase').addEventListener('click', () => setTool('erase'));
   $('restore').addEventListener('click', () => setTool('restore'));
   $('keep').addEventListener('click', () => setTool('keep'));
+  $('region').addEventListener('click', () => setTool('region'));
   $('size').addEventListener('input', updateCursorSize);
   $('ghost').addEventListener('change', () => invalidate(WHOLE()));
   $('undo').addEventListener('click', undo);

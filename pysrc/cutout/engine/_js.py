@@ -76,6 +76,13 @@ async def decode(blob: Any, width: int | None = None, height: int | None = None)
     return await js.createImageBitmap(blob, to_js(options))
 
 
+async def decode_region(blob: Any, x: int, y: int, width: int, height: int) -> Any:
+    """An ImageBitmap of the width x height part of `blob` at (x, y), upright (as the
+    full decode: EXIF orientation applied)."""
+    return await js.createImageBitmap(blob, x, y, width, height, to_js(
+        {"premultiplyAlpha": "none", "imageOrientation": "from-image"}))
+
+
 def rgba_pixels(bitmap: Any) -> Any:
     """The bitmap's RGBA bytes as a Uint8Array (stays in JS: no copy into Python)."""
     w, h = bitmap.width, bitmap.height
@@ -199,6 +206,11 @@ async def png_from_rgba(rgba: Any, width: int, height: int) -> Any:
     canvas = js.OffscreenCanvas.new(width, height)
     canvas.getContext("2d").putImageData(js.ImageData.new(pixels, width, height), 0, 0)
     return await canvas.convertToBlob(to_js({"type": "image/png"}))
+
+
+async def url_blob(url: str) -> Any:
+    """The Blob behind a blob: URL this document made."""
+    return await (await js.fetch(url)).blob()
 
 
 async def url_bytes(url: str) -> bytes:

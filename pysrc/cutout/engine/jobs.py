@@ -33,6 +33,7 @@ class JobRunner:
         self._turn = asyncio.Lock()
         self._zip_url = ""
         self._boot_reported = False
+        self._region_url = ""  # the last region's PNG (one is kept, as the ZIP)
         registry.on_empty = self._end_inference_if_idle
 
     def submit(self, job: Job) -> str:
@@ -66,6 +67,49 @@ class JobRunner:
             failure = JobFailure(job.id, "internal", f"Cutout failed unexpectedly: {e}")
         _js.post(failure.envelope().to_dict())
         return failure
+
+    async def cut_region(self, job_id: str, box: dict[str, Any],
+                         model_host: str = "") -> dict[str, Any]:
+        """Refine's region tool: the job's model re-run on a box of its photo, at the
+        model's full input size (more pixels on a hand, a glass, hair), composed at
+        the box's own size. {url (PNG blob of the box), box (clamped), model, ms}."""
+        result = self.finished.get(job_id)
+        if result is None:
+            raise CutoutError("region-gone", "The engine no longer holds this image (it was "
+                              "restarted, or the image is older than the last 20). Open the "
+                              "image again to re-run a part of it.")
+        x0, y0 = max(0, int(box["x"])), max(0, int(box["y"]))
+        x1 = min(result.width, int(box["x"]) + int(box["w"]))
+        y1 = min(result.height, int(box["y"]) + int(box["h"]))
+        width, height = x1 - x0, y1 - y0
+        if width < 16 or height < 16:
+            raise CutoutError("region-small", "Draw a larger box: at least 16 × 16 pixels.")
+        if width * height > modes.MAX_COMPOSE_PIXELS:
+            raise CutoutError("region-large", "Draw a smaller box: the point is more pixels "
+                              "on a part, and this one is most of the photo.")
+        mode = modes.get_mode(result.mode)
+        job = Job(f"{job_id}:region", result.original_url, mode.name, model_host)
+        async with self._turn:
+            started = _js.now_ms()
+            crop = await _js.decode_region(await _js.url_blob(result.original_url),
+                                           x0, y0, width, height)
+            pixels = _js.rgba_pixels(crop)
+            crop.close()
+            info = await self.registry.info(mode.model)
+            feed_h, feed_w = info.native_size
+            if info.dynamic:
+                feed_h, feed_w = modes.model_input_size(
+                    width, height, mode.model_side or max(info.native_size), mode.keep_aspect)
+            feed = await self._resize(pixels, width, height, feed_w, feed_h)
+            plan, _ = await self.device.plan("auto")
+            model, mask, _, _ = await self._infer(job, mode, plan, feed, feed_w, feed_h,
+                                                  info.dynamic, {}, [])
+            png = await self._compose(pixels, width, height, mask, feed_w, feed_h)
+        if self._region_url:
+            _js.revoke_blob_url(self._region_url)
+        self._region_url = _js.blob_url(png)
+        return {"url": self._region_url, "box": {"x": x0, "y": y0, "w": width, "h": height},
+                "model": model.info.id, "ms": round(_js.now_ms() - started)}
 
     async def release_models(self) -> dict[str, Any]:
         """Release every model session and end the inference worker (its WASM heap

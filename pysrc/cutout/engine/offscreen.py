@@ -37,6 +37,12 @@ def handle(raw: Any) -> Any:
 
         ids = [str(i) for i in message.data.get("jobs") or []]
         return asyncio.ensure_future(_zip(ids))
+    if message.type == Type.REGION:
+        import asyncio
+
+        data = message.data
+        return asyncio.ensure_future(_region(str(data.get("job") or ""), dict(data.get("box") or {}),
+                                             str(data.get("modelHost") or "")))
     if message.type == Type.RELEASE_MODELS:
         import asyncio
 
@@ -72,6 +78,16 @@ def _device_info() -> Any:
         return _js.to_js(info)
 
     return asyncio.ensure_future(describe())
+
+
+async def _region(job_id: str, box: dict[str, Any], model_host: str) -> Any:
+    """The reply to Refine's region tool: its result, or {error} a person can act on."""
+    try:
+        if not all(isinstance(box.get(k), (int, float)) for k in ("x", "y", "w", "h")):
+            raise CutoutError("region-box", "The box to re-run is not valid.")
+        return _js.to_js(await _runner.cut_region(job_id, box, model_host))
+    except CutoutError as e:
+        return _js.to_js({"error": e.message})
 
 
 async def _release_models() -> Any:
