@@ -429,3 +429,36 @@ def test_rerun_on_a_box_is_undone_exactly(browser, image_server):
         assert np.array_equal(finish(driver)[..., 3], before)
     finally:
         close(driver, browser)
+
+
+def test_portrait_matte_on_a_box(browser, image_server):
+    """The box done with Portrait's matting (MODNet) instead of the cut-out's model: the
+    reply names modnet and the inside matches native MODNet on that crop."""
+    from selenium.webdriver.support.ui import Select
+
+    from cutout.modes import get_mode, pipeline_options
+    from cutout.native.pipeline import load_rgba, predict_alpha
+    from cutout.toolchain.build import MODELS_DIR
+
+    job = browser.start_job(image_server.url("coffee.jpg"), "fast")
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    driver.get(job["url"])
+    wait_for(driver, "return document.body.dataset.state === 'done'", "the job", timeout=120)
+    try:
+        view = open_refine(driver)
+        Select(driver.find_element("id", "region-mode")).select_by_value("portrait")
+        ActionChains(driver).send_keys("b").perform()
+        (ax, ay), (bx, by) = stroke(driver, view, [(100, 60), (420, 320)])
+        x0, y0, x1, y1 = int(ax), int(ay), int(np.ceil(bx)), int(np.ceil(by))
+        wait_for(driver, "return document.body.dataset.state === 'ready' && "
+                         "document.getElementById('message').textContent.includes('done again')",
+                 "the box was not done again", timeout=120)
+        assert "(modnet," in driver.find_element("id", "message").text
+        after = finish(driver)[..., 3]
+        crop = np.ascontiguousarray(load_rgba(image_server.folder / "coffee.jpg")[y0:y1, x0:x1])
+        native = predict_alpha(MODELS_DIR / "modnet.onnx", crop, **pipeline_options(get_mode("portrait")))
+        got = after[y0 + 12:y1 - 12, x0 + 12:x1 - 12].astype(int)
+        assert np.abs(got - native[12:-12, 12:-12].astype(int)).mean() / 255 <= 0.01
+    finally:
+        close(driver, browser)

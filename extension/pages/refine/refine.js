@@ -465,7 +465,7 @@ async function runRegion(box) {
   setState('busy', `Running the model again on ${w} × ${h} px…`);
   try {
     const reply = await chrome.runtime.sendMessage({ target: Target.WORKER, type: Type.REGION,
-      data: { job: jobId, box: { x: box.x0, y: box.y0, w, h } } });
+      data: { job: jobId, box: { x: box.x0, y: box.y0, w, h }, mode: $('region-mode').value } });
     if (!reply || reply.error) throw new Error(reply?.error ?? 'the engine did not answer');
     const bitmap = await createImageBitmap(await (await fetch(reply.url)).blob(), DECODE);
     pasteRegion(reply.box, bitmap);
@@ -669,7 +669,7 @@ function setState(name, message = '') {
 
 function syncButtons() {
   const ready = isReady();
-  for (const id of ['erase', 'restore', 'keep', 'region', 'edge', 'reset', 'done']) $(id).disabled = !ready;
+  for (const id of ['erase', 'restore', 'keep', 'region', 'region-mode', 'edge', 'reset', 'done']) $(id).disabled = !ready;
   $('undo').disabled = !ready || !state.undo.length;
   $('redo').disabled = !ready || !state.redo.length;
 }

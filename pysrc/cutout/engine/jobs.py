@@ -68,11 +68,12 @@ class JobRunner:
         _js.post(failure.envelope().to_dict())
         return failure
 
-    async def cut_region(self, job_id: str, box: dict[str, Any],
-                         model_host: str = "") -> dict[str, Any]:
-        """Refine's region tool: the job's model re-run on a box of its photo, at the
-        model's full input size (more pixels on a hand, a glass, hair), composed at
-        the box's own size. {url (PNG blob of the box), box (clamped), model, ms}."""
+    async def cut_region(self, job_id: str, box: dict[str, Any], model_host: str = "",
+                         mode_name: str = "") -> dict[str, Any]:
+        """Refine's region tool: the job's model (or `mode_name`'s: Portrait's matting
+        for a person's hair) re-run on a box of its photo, at the model's full input
+        size (more pixels on a hand, a glass, hair), composed at the box's own size.
+        {url (PNG blob of the box), box (clamped), model, ms}."""
         result = self.finished.get(job_id)
         if result is None:
             raise CutoutError("region-gone", "The engine no longer holds this image (it was "
@@ -87,7 +88,10 @@ class JobRunner:
         if width * height > modes.MAX_COMPOSE_PIXELS:
             raise CutoutError("region-large", "Draw a smaller box: the point is more pixels "
                               "on a part, and this one is most of the photo.")
-        mode = modes.get_mode(result.mode)
+        try:
+            mode = modes.get_mode(mode_name or result.mode)
+        except ValueError as e:
+            raise CutoutError("bad-mode", str(e)) from None
         job = Job(f"{job_id}:region", result.original_url, mode.name, model_host)
         async with self._turn:
             started = _js.now_ms()

@@ -42,7 +42,8 @@ def handle(raw: Any) -> Any:
 
         data = message.data
         return asyncio.ensure_future(_region(str(data.get("job") or ""), dict(data.get("box") or {}),
-                                             str(data.get("modelHost") or "")))
+                                             str(data.get("modelHost") or ""),
+                                             str(data.get("mode") or "")))
     if message.type == Type.RELEASE_MODELS:
         import asyncio
 
@@ -80,12 +81,12 @@ def _device_info() -> Any:
     return asyncio.ensure_future(describe())
 
 
-async def _region(job_id: str, box: dict[str, Any], model_host: str) -> Any:
+async def _region(job_id: str, box: dict[str, Any], model_host: str, mode: str) -> Any:
     """The reply to Refine's region tool: its result, or {error} a person can act on."""
     try:
         if not all(isinstance(box.get(k), (int, float)) for k in ("x", "y", "w", "h")):
             raise CutoutError("region-box", "The box to re-run is not valid.")
-        return _js.to_js(await _runner.cut_region(job_id, box, model_host))
+        return _js.to_js(await _runner.cut_region(job_id, box, model_host, mode))
     except CutoutError as e:
         return _js.to_js({"error": e.message})
 
