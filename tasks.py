@@ -107,7 +107,7 @@ def demo(c, out="out"):
 
 
 @task(pre=[build])
-def bench(c, limit=20, mode=None, backend="wasm", peer=False, scaling=False):
+def bench(c, limit=20, mode=None, backend="wasm", peer=False, scaling=False, refine=False):
     """Benchmark the extension against native onnxruntime on the same model and images.
 
     :param limit: number of images (davis345 when present, else the samples).
@@ -116,11 +116,17 @@ def bench(c, limit=20, mode=None, backend="wasm", peer=False, scaling=False):
     :param peer: also run @imgly/background-removal 1.7.0 (fetched from npm, benchmark
                  only) on the same photos in the same run, and compare.
     :param scaling: instead, time one job per photo size (0.25 to 48 MP) in each mode.
+    :param refine: instead, time Refine on a 24 MP photo: brush strokes per zoom, a box re-run.
     """
     from cutout import bench as b
     from cutout.modes import MODES
     from cutout.toolchain.build import MODELS_DIR, OUT_DIR
 
+    if refine:
+        report = b.run_refine(OUT_DIR)
+        print(b.refine_table(report))
+        print("wrote {}".format(b.write_refine(report)))
+        return
     chosen = mode.split(",") if mode else (list(MODES) if peer or scaling else ["fast"])
     if scaling:
         rows = [row for name in chosen for row in b.run_scaling(OUT_DIR, name, backend=backend)]

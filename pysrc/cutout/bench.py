@@ -381,6 +381,151 @@ def write_scaling(rows: list[ScalingRow], out_dir: Path = RESULTS) -> tuple[Path
     return json_path, _save_figure(fig, out_dir / f"{stamp}-scaling.png")
 
 
+# In the Refine view: listeners around the view's own (registered before and after it)
+# time each real pointer sample: handled = the view's handler, painted = the event's
+# time stamp to the end of the frame that painted it (a rAF queued after the view's).
+REFINE_PROBE = r"""
+const view = document.getElementById('view');
+window.__probe = { handled: [], painted: [] };
+let started = 0;
+window.addEventListener('pointermove', () => { started = performance.now(); }, true);
+view.addEventListener('pointermove', (event) => {
+  if (!(event.buttons & 1)) return;
+  window.__probe.handled.push(performance.now() - started);
+  const stamp = event.timeStamp;
+  requestAnimationFrame(() => window.__probe.painted.push(performance.now() - stamp));
+});
+"""
+
+
+@dataclass
+class RefineReport:
+    """Refine on one photo: per zoom, a brush stroke's samples (event handled, and event
+    to the end of the frame that painted it: goal <= 16 ms), and the box re-run."""
+
+    width: int
+    height: int
+    strokes: dict[str, dict[str, float]]  # zoom -> {samples, handled_ms_median, painted_ms_median, …_p95}
+    region_box: str = ""
+    region_s: float = 0.0  # the box re-run, as the engine reports it
+    region_wall_s: float = 0.0  # box drawn -> pasted, as the page sees it
+
+
+def run_refine(extension_dir: Path, megapixels: float = 24, samples: int = 60,
+               box_side: int = 1000) -> RefineReport:
+    import tempfile
+    import time
+
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    with tempfile.TemporaryDirectory(prefix="cutout-refine-") as tmp:
+        photo = scaling_photo(Path(tmp), megapixels)
+        with StaticServer(Path(tmp)) as server, ExtensionBrowser(extension_dir) as browser:
+            job = browser.start_job(server.url(photo.name), "fast")
+            driver = browser.driver
+            driver.switch_to.new_window("tab")
+            driver.get(job["url"])
+            deadline = time.monotonic() + 600
+            while driver.execute_script("return document.body.dataset.state") != "done":
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the job did not finish")
+                time.sleep(0.2)
+            result = json.loads(driver.execute_script("return document.body.dataset.result"))
+            driver.find_element("id", "refine").click()
+            while not driver.execute_script("return location.pathname.endsWith('/refine.html')"
+                                            " && document.body.dataset.state === 'ready'"):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("Refine did not open")
+                time.sleep(0.2)
+            driver.execute_script(REFINE_PROBE)
+            strokes = {label: _timed_stroke(driver, key, samples, pct)
+                       for label, key in (("fit", "0"), ("100 %", "1"), ("400 %", "+"))}
+            # The box tool, with the pointer: a box_side square at the centre (fit view).
+            ActionChains(driver).send_keys("0").send_keys("b").perform()
+            view = driver.execute_script(
+                "const r = document.getElementById('view').getBoundingClientRect();"
+                "return {left: r.left, top: r.top, k: r.width / arguments[0]};", result["width"])
+            corner = [((result["width"] + sign * box_side) / 2, (result["height"] + sign * box_side) / 2)
+                      for sign in (-1, 1)]
+            css = [(round(view["left"] + x * view["k"]), round(view["top"] + y * view["k"]))
+                   for x, y in corner]
+            started = time.monotonic()
+            drag = ActionBuilder(driver)
+            drag.pointer_action.move_to_location(*css[0]).pointer_down()
+            drag.pointer_action.move_to_location(*css[1]).pointer_up()
+            drag.perform()
+            while "done again" not in (message := driver.find_element("id", "message").text):
+                if "could not" in message or time.monotonic() > deadline:
+                    raise RuntimeError(f"the box re-run failed: {message}")
+                time.sleep(0.05)
+            wall = time.monotonic() - started
+            seconds = float(message.split(", ")[-1].split(" s)")[0])
+    return RefineReport(result["width"], result["height"], strokes,
+                        f"{box_side}x{box_side}", seconds, round(wall, 3))
+
+
+def write_refine(report: RefineReport, out_dir: Path = RESULTS) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H%M%S")
+    path = out_dir / f"{stamp}-refine.json"
+    path.write_text(json.dumps({"machine": f"{os.cpu_count()} cores", **asdict(report)},
+                               indent=2) + "\n")
+    return path
+
+
+def _timed_stroke(driver: Any, zoom_key: str, samples: int,
+                  pct: Any) -> dict[str, float]:
+    """One erase stroke of `samples` pointer moves across the visible middle of the
+    Refine view after pressing `zoom_key` ("+" = 400 %: 100 % and two steps in)."""
+    import time
+
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    keys = ["e", "1", "+", "+"] if zoom_key == "+" else ["e", zoom_key]
+    ActionChains(driver).send_keys(*keys).perform()
+    time.sleep(0.5)
+    area = driver.execute_script(
+        "const v = document.getElementById('view').getBoundingClientRect();"
+        "const s = document.getElementById('stage').getBoundingClientRect();"
+        "window.__probe.handled = []; window.__probe.painted = [];"
+        "return {x0: Math.max(v.left, s.left) + 20, x1: Math.min(v.right, s.right) - 20,"
+        "        y: (Math.max(v.top, s.top) + Math.min(v.bottom, s.bottom)) / 2};")
+    stroke = ActionBuilder(driver)
+    stroke.pointer_action.move_to_location(round(area["x0"]), round(area["y"])).pointer_down()
+    for i in range(1, samples + 1):
+        x = area["x0"] + (area["x1"] - area["x0"]) * i / samples
+        stroke.pointer_action.move_to_location(round(x), round(area["y"]))
+    stroke.pointer_action.pointer_up()
+    stroke.perform()
+    time.sleep(0.3)  # the last frames
+    probe = driver.execute_script("return window.__probe")
+    if not probe["painted"]:
+        raise RuntimeError("no stroke sample was painted")
+    return {"samples": len(probe["painted"]),
+            "handled_ms_median": pct(probe["handled"], 0.5),
+            "handled_ms_p95": pct(probe["handled"], 0.95),
+            "painted_ms_median": pct(probe["painted"], 0.5),
+            "painted_ms_p95": pct(probe["painted"], 0.95)}
+
+
+def refine_table(report: RefineReport) -> str:
+    lines = [f"Refine on {report.width}x{report.height} ({report.width * report.height / 1e6:.0f} MP):",
+             "| zoom | event handled, median / p95 ms | event → painted frame, median / p95 ms |",
+             "|---|---|---|"]
+    for zoom, s in report.strokes.items():
+        lines.append(f"| {zoom} | {s['handled_ms_median']} / {s['handled_ms_p95']} | "
+                     f"{s['painted_ms_median']} / {s['painted_ms_p95']} |")
+    lines.append(f"box re-run ({report.region_box}): {report.region_s:.2f} s in the engine, "
+                 f"{report.region_wall_s:.2f} s from the box to the pasted result")
+    return "\n".join(lines)
+
+
 @dataclass
 class PeerReport:
     """@imgly/background-removal 1.7.0's default (ISNet fp16 1024², WASM threads) on the

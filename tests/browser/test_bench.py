@@ -48,3 +48,15 @@ def test_scaling_smoke_run(extension_dir, tmp_path):
     json_path, png_path = bench.write_scaling(rows, tmp_path)
     assert len(json.loads(json_path.read_text())["rows"]) == 2 and png_path.stat().st_size > 0
     assert "| fast | 1 MP" in bench.scaling_table(rows)
+
+
+def test_refine_bench_smoke_run(extension_dir, tmp_path):
+    """The Refine benchmark's code on a 1 MP photo (the real run uses 24 MP)."""
+    from cutout import bench
+
+    report = bench.run_refine(extension_dir, megapixels=1, samples=5, box_side=200)
+    assert set(report.strokes) == {"fit", "100 %", "400 %"}
+    assert all(s["painted_ms_median"] > 0 for s in report.strokes.values())
+    assert report.region_s > 0 and report.region_wall_s >= report.region_s
+    assert json.loads(bench.write_refine(report, tmp_path).read_text())["width"] == report.width
+    assert "box re-run (200x200)" in bench.refine_table(report)
