@@ -372,6 +372,22 @@ def test_zoom_and_pan_keep_strokes_on_their_pixels(browser, image_server):
         close(driver, browser)
 
 
+def fast_result(browser, src: str):
+    """A finished Fast job of `src` in a tab of the driver's."""
+    job = browser.start_job(src, "fast")
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    driver.get(job["url"])
+    wait_for(driver, "return document.body.dataset.state === 'done'", "the job", timeout=120)
+    return driver
+
+
+def wait_box_done(driver) -> None:
+    wait_for(driver, "return document.body.dataset.state === 'ready' && "
+                     "document.getElementById('message').textContent.includes('done again')",
+             "the box was not done again", timeout=120)
+
+
 def test_rerun_on_a_box_changes_only_the_box(browser, image_server, fused_model):
     """The box tool: the model runs again on the box alone (at its full input size) and
     its cut-out is pasted in: outside the box every pixel is as before, inside (beyond
@@ -379,11 +395,7 @@ def test_rerun_on_a_box_changes_only_the_box(browser, image_server, fused_model)
     it is not simply the old one."""
     from cutout.native.pipeline import load_rgba, predict_alpha
 
-    job = browser.start_job(image_server.url("coffee.jpg"), "fast")
-    driver = browser.driver
-    driver.switch_to.new_window("tab")
-    driver.get(job["url"])
-    wait_for(driver, "return document.body.dataset.state === 'done'", "the job", timeout=120)
+    driver = fast_result(browser, image_server.url("coffee.jpg"))
     try:
         before = decode(download_bytes(driver))[..., 3]
         view = open_refine(driver)
@@ -391,9 +403,7 @@ def test_rerun_on_a_box_changes_only_the_box(browser, image_server, fused_model)
         assert driver.find_element("id", "region").get_attribute("aria-pressed") == "true"
         (ax, ay), (bx, by) = stroke(driver, view, [(100, 60), (250, 180), (400, 300)])[::2]
         x0, y0, x1, y1 = int(min(ax, bx)), int(min(ay, by)), int(np.ceil(max(ax, bx))), int(np.ceil(max(ay, by)))
-        wait_for(driver, "return document.body.dataset.state === 'ready' && "
-                         "document.getElementById('message').textContent.includes('done again')",
-                 "the box was not done again", timeout=120)
+        wait_box_done(driver)
         after = finish(driver)[..., 3]
         outside = np.ones_like(before, bool)
         outside[y0:y1, x0:x1] = False
@@ -411,19 +421,13 @@ def test_rerun_on_a_box_changes_only_the_box(browser, image_server, fused_model)
 
 def test_rerun_on_a_box_is_undone_exactly(browser, image_server):
     """One Ctrl+Z after a box re-run gives back exactly the cut-out before it."""
-    job = browser.start_job(image_server.url("coffee.jpg"), "fast")
-    driver = browser.driver
-    driver.switch_to.new_window("tab")
-    driver.get(job["url"])
-    wait_for(driver, "return document.body.dataset.state === 'done'", "the job", timeout=120)
+    driver = fast_result(browser, image_server.url("coffee.jpg"))
     try:
         before = decode(download_bytes(driver))[..., 3]
         view = open_refine(driver)
         ActionChains(driver).send_keys("b").perform()
         stroke(driver, view, [(120, 80), (420, 320)])
-        wait_for(driver, "return document.body.dataset.state === 'ready' && "
-                         "document.getElementById('message').textContent.includes('done again')",
-                 "the box was not done again", timeout=120)
+        wait_box_done(driver)
         assert driver.find_element("id", "undo").get_attribute("disabled") is None
         ctrl(driver, "z")
         assert np.array_equal(finish(driver)[..., 3], before)
@@ -440,20 +444,14 @@ def test_portrait_matte_on_a_box(browser, image_server):
     from cutout.native.pipeline import load_rgba, predict_alpha
     from cutout.toolchain.build import MODELS_DIR
 
-    job = browser.start_job(image_server.url("coffee.jpg"), "fast")
-    driver = browser.driver
-    driver.switch_to.new_window("tab")
-    driver.get(job["url"])
-    wait_for(driver, "return document.body.dataset.state === 'done'", "the job", timeout=120)
+    driver = fast_result(browser, image_server.url("coffee.jpg"))
     try:
         view = open_refine(driver)
         Select(driver.find_element("id", "region-mode")).select_by_value("portrait")
         ActionChains(driver).send_keys("b").perform()
         (ax, ay), (bx, by) = stroke(driver, view, [(100, 60), (420, 320)])
         x0, y0, x1, y1 = int(ax), int(ay), int(np.ceil(bx)), int(np.ceil(by))
-        wait_for(driver, "return document.body.dataset.state === 'ready' && "
-                         "document.getElementById('message').textContent.includes('done again')",
-                 "the box was not done again", timeout=120)
+        wait_box_done(driver)
         assert "(modnet," in driver.find_element("id", "message").text
         after = finish(driver)[..., 3]
         crop = np.ascontiguousarray(load_rgba(image_server.folder / "coffee.jpg")[y0:y1, x0:x1])
