@@ -194,19 +194,44 @@ def test_right_clicks_in_a_row_share_one_batch_view(browser, page_server, image_
     driver.switch_to.window(browser.home)
 
 
-def test_ten_right_clicks_in_quick_succession_all_finish(browser, image_server):
-    """Ten jobs started at once through the worker's entry point, each opening its
-    result tab as a right-click does: all are done, none lost or mixed up."""
+def test_ten_right_clicks_within_two_seconds_all_finish(browser, page_server, image_server):
+    """Ten right-clicks (the registered onClicked handler, a genuine tab) within two
+    seconds: all ten are queued in one batch view and all finish, none lost or mixed up
+    (memory over many jobs, and back after them, is measured by `invoke bench`)."""
     names = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg"] * 3 + ["chelsea.jpg"]
-    started = time.monotonic()
-    jobs = [browser.start_job(image_server.url(name), "fast", open_tab=True) for name in names]
-    assert time.monotonic() - started < 10  # quick succession (the driver is slow itself)
-    outcomes = [browser.wait_for_job(job, name, timeout=300) for job, name in zip(jobs, names)]
-    browser.close_pages({job["url"] for job in jobs})
-    assert [o.state for o in outcomes] == ["done"] * 10, [o.error for o in outcomes]
-    sizes = {"astronaut.jpg": (512, 512), "chelsea.jpg": (451, 300), "coffee.jpg": (600, 400)}
-    for name, outcome in zip(names, outcomes):
-        assert (outcome.result["width"], outcome.result["height"]) == sizes[name]
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    page = page_server.url("index.html")
+    driver.get(page)
+    before = set(browser.page_targets())
+    infos = [{"menuItemId": "cutout-image", "frameId": 0, "pageUrl": page,
+              "srcUrl": image_server.url(name), "mediaType": "image"} for name in names]
+    elapsed = browser.worker_evaluate(f"""(async () => {{
+        const [tab] = await chrome.tabs.query({{url: {json.dumps(page)}}});
+        const started = performance.now();
+        await Promise.all({json.dumps(infos)}.map((info) => self.onContextMenuClicked(info, tab)));
+        return performance.now() - started;
+    }})()""")
+    assert elapsed < 2000, f"the ten clicks took {elapsed:.0f} ms"
+    deadline = time.monotonic() + 20
+    while not any(u.count(",") == 9 for u in set(browser.page_targets()) - before):
+        assert time.monotonic() < deadline, [u.count(",") for u in set(browser.page_targets()) - before]
+        time.sleep(0.1)
+    (batch,) = set(browser.page_targets()) - before
+    browser.close_pages({batch})
+    driver.get(batch)
+    deadline = time.monotonic() + 600
+    while driver.execute_script("return document.body.dataset.state") != "finished":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('#items .item')].map((li) => "
+        "[li.querySelector('.name').textContent, li.dataset.state, li.querySelector('.status').textContent])")
+    assert [(r[0], r[1]) for r in rows] == [(n, "done") for n in names], rows
+    sizes = {"astronaut.jpg": "512 × 512", "chelsea.jpg": "451 × 300", "coffee.jpg": "600 × 400"}
+    assert all(r[2].startswith(sizes[r[0]]) for r in rows), rows  # each its own image
+    driver.close()
+    driver.switch_to.window(browser.home)
 
 
 def _page_script(browser, script: str, *args):
