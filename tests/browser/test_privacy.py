@@ -61,10 +61,11 @@ def test_only_the_chosen_image_is_contacted(extension_dir, page_server, image_se
 
 def test_extension_code_names_no_remote_host(extension_dir):
     """Static half of the proof: our own code (not the vendored runtimes) names no
-    host but the model host it was built with (and the never-fetched Cache Storage key)."""
+    host but the model host it was built with (and the never-fetched Cache Storage keys
+    of the models and of the engine's snapshot, on the reserved .invalid domain)."""
     from cutout.toolchain.build import DEFAULT_MODEL_HOST
 
-    allowed = (DEFAULT_MODEL_HOST, "https://models.invalid/")
+    allowed = (DEFAULT_MODEL_HOST, "https://models.invalid/", "https://engine.invalid/")
     pattern = re.compile(r"""https?://[^\s"'`)]+""")
     found = {}
     for path in Path(extension_dir).rglob("*"):
