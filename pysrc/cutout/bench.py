@@ -419,10 +419,6 @@ def run_refine(extension_dir: Path, megapixels: float = 24, samples: int = 60,
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
-    def pct(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
     with tempfile.TemporaryDirectory(prefix="cutout-refine-") as tmp:
         photo = scaling_photo(Path(tmp), megapixels)
         with StaticServer(Path(tmp)) as server, ExtensionBrowser(extension_dir) as browser:
@@ -443,7 +439,7 @@ def run_refine(extension_dir: Path, megapixels: float = 24, samples: int = 60,
                     raise TimeoutError("Refine did not open")
                 time.sleep(0.2)
             driver.execute_script(REFINE_PROBE)
-            strokes = {label: _timed_stroke(driver, key, samples, pct)
+            strokes = {label: _timed_stroke(driver, key, samples)
                        for label, key in (("fit", "0"), ("100 %", "1"), ("400 %", "+"))}
             # The box tool, with the pointer: a box_side square at the centre (fit view).
             ActionChains(driver).send_keys("0").send_keys("b").perform()
@@ -478,8 +474,12 @@ def write_refine(report: RefineReport, out_dir: Path = RESULTS) -> Path:
     return path
 
 
-def _timed_stroke(driver: Any, zoom_key: str, samples: int,
-                  pct: Any) -> dict[str, float]:
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+def _timed_stroke(driver: Any, zoom_key: str, samples: int) -> dict[str, float]:
     """One erase stroke of `samples` pointer moves across the visible middle of the
     Refine view after pressing `zoom_key` ("+" = 400 %: 100 % and two steps in)."""
     import time
@@ -508,10 +508,10 @@ def _timed_stroke(driver: Any, zoom_key: str, samples: int,
     if not probe["painted"]:
         raise RuntimeError("no stroke sample was painted")
     return {"samples": len(probe["painted"]),
-            "handled_ms_median": pct(probe["handled"], 0.5),
-            "handled_ms_p95": pct(probe["handled"], 0.95),
-            "painted_ms_median": pct(probe["painted"], 0.5),
-            "painted_ms_p95": pct(probe["painted"], 0.95)}
+            "handled_ms_median": _percentile(probe["handled"], 0.5),
+            "handled_ms_p95": _percentile(probe["handled"], 0.95),
+            "painted_ms_median": _percentile(probe["painted"], 0.5),
+            "painted_ms_p95": _percentile(probe["painted"], 0.95)}
 
 
 def refine_table(report: RefineReport) -> str:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import time
 
+from test_batch import rows as batch_rows  # tests/browser is on sys.path
+from test_batch import wait_for
+
 
 def worker_running(browser) -> bool:
     return any(t["type"] == "service_worker" and browser.extension_id in t["url"]
@@ -172,13 +175,8 @@ def test_right_clicks_in_a_row_share_one_batch_view(browser, page_server, image_
     (batch,) = opened
     browser.close_pages(opened)
     driver.get(batch)  # chromedriver cannot drive the tab the extension opened
-    deadline = time.monotonic() + 300
-    while driver.execute_script("return document.body.dataset.state") != "finished":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    states = driver.execute_script(
-        "return [...document.querySelectorAll('#items .item')].map((li) => "
-        "[li.querySelector('.name').textContent, li.dataset.state])")
+    wait_for(driver, "return document.body.dataset.state === 'finished'", "the batch", 300)
+    states = [[r["name"], r["state"]] for r in batch_rows(driver)]
     assert states == [[n, "done"] for n in names], states
 
     before = set(browser.page_targets())
@@ -220,13 +218,8 @@ def test_ten_right_clicks_within_two_seconds_all_finish(browser, page_server, im
     (batch,) = set(browser.page_targets()) - before
     browser.close_pages({batch})
     driver.get(batch)
-    deadline = time.monotonic() + 600
-    while driver.execute_script("return document.body.dataset.state") != "finished":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    rows = driver.execute_script(
-        "return [...document.querySelectorAll('#items .item')].map((li) => "
-        "[li.querySelector('.name').textContent, li.dataset.state, li.querySelector('.status').textContent])")
+    wait_for(driver, "return document.body.dataset.state === 'finished'", "the batch", 600)
+    rows = [[r["name"], r["state"], r["status"]] for r in batch_rows(driver)]
     assert [(r[0], r[1]) for r in rows] == [(n, "done") for n in names], rows
     sizes = {"astronaut.jpg": "512 × 512", "chelsea.jpg": "451 × 300", "coffee.jpg": "600 × 400"}
     assert all(r[2].startswith(sizes[r[0]]) for r in rows), rows  # each its own image

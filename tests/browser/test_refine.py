@@ -278,16 +278,23 @@ def ctrl(driver, key, shift=False):
     chain.key_up(Keys.CONTROL).perform()
 
 
+def keep_left_then_add_right(browser, image_server):
+    """Refine on two discs: a Keep click on the left one, then a Shift+click on the right
+    one; the driver and the cut-out's alpha before."""
+    driver = open_result(browser, two_discs(image_server))
+    a = decode(download_bytes(driver))[..., 3]
+    view = open_refine(driver)
+    ActionChains(driver).send_keys("k").perform()
+    click_at(driver, view, 150, 200)
+    click_at(driver, view, 450, 200, shift=True)
+    return driver, a
+
+
 def test_keep_shift_click_adds_a_dropped_part_back(browser, image_server):
     """Keep on the left disc drops the right one; Shift+click where the right one was
     brings it back: both discs exactly as cut out."""
-    driver = open_result(browser, two_discs(image_server))
+    driver, a = keep_left_then_add_right(browser, image_server)
     try:
-        a = decode(download_bytes(driver))[..., 3]
-        view = open_refine(driver)
-        ActionChains(driver).send_keys("k").perform()
-        click_at(driver, view, 150, 200)
-        click_at(driver, view, 450, 200, shift=True)
         after = finish(driver)[..., 3]
         solid = a > 24
         assert np.array_equal(after[solid], a[solid]), "the Shift+click did not bring the disc back"
@@ -300,13 +307,8 @@ def test_keep_undo_and_redo_give_the_exact_previous_pixels(browser, image_server
     """Keep, Shift+click, then Ctrl+Z: exactly the mask after the first click (the right
     disc gone); Ctrl+Z again and Ctrl+Shift+Z: the same again — undo and redo move
     between exact states."""
-    driver = open_result(browser, two_discs(image_server))
+    driver, a = keep_left_then_add_right(browser, image_server)
     try:
-        a = decode(download_bytes(driver))[..., 3]
-        view = open_refine(driver)
-        ActionChains(driver).send_keys("k").perform()
-        click_at(driver, view, 150, 200)
-        click_at(driver, view, 450, 200, shift=True)
         ctrl(driver, "z")            # undo the Shift+click
         ctrl(driver, "z")            # undo the Keep click: the cut-out as handed over
         assert driver.find_element("id", "undo").get_attribute("disabled") == "true"

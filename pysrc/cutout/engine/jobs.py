@@ -17,6 +17,17 @@ from .naming import cutout_filename, unique_name
 KEEP_RESULTS = 20  # finished results kept (their PNG blobs stay alive), newest last
 
 
+def _feed_size(info: Any, mode: modes.Mode, width: int, height: int,
+               model_side: int | None = None) -> tuple[int, int]:
+    """(height, width) the model runs at for a width x height image: a fixed model's
+    own size, or a dynamic one's from the mode (or a requested side)."""
+    if not info.dynamic:
+        return info.native_size
+    return modes.model_input_size(width, height,
+                                  model_side or mode.model_side or max(info.native_size),
+                                  mode.keep_aspect)
+
+
 class JobRunner:
     """Runs jobs as asyncio tasks. A job id is run once: asking again while it
     runs does nothing, asking after it finished re-sends its result. The
@@ -100,10 +111,7 @@ class JobRunner:
             pixels = _js.rgba_pixels(crop)
             crop.close()
             info = await self.registry.info(mode.model)
-            feed_h, feed_w = info.native_size
-            if info.dynamic:
-                feed_h, feed_w = modes.model_input_size(
-                    width, height, mode.model_side or max(info.native_size), mode.keep_aspect)
+            feed_h, feed_w = _feed_size(info, mode, width, height)
             feed = await self._resize(pixels, width, height, feed_w, feed_h)
             plan, _ = await self.device.plan("auto")
             model, mask, _, _ = await self._infer(job, mode, plan, feed, feed_w, feed_h,
@@ -194,11 +202,8 @@ class JobRunner:
                 work.close()
             full_pixels = pixels if work is full else None
             info = await self.registry.info(mode.model)
-            feed_h, feed_w = info.native_size
+            feed_h, feed_w = _feed_size(info, mode, work_w, work_h, job.model_side)
             if info.dynamic:
-                feed_h, feed_w = modes.model_input_size(
-                    work_w, work_h, job.model_side or mode.model_side or max(info.native_size),
-                    mode.keep_aspect)
                 notes.append(f"Model input {feed_w}x{feed_h}.")
             # The model graphs cannot antialias on WebGPU: the resize graph (WASM)
             # shrinks the photo to the model's input first, as natively.
