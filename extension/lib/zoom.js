@@ -39,3 +39,51 @@ export function panBy(viewport, event) {
   viewport.addEventListener('pointerup', end, { once: true });
   viewport.addEventListener('pointercancel', end, { once: true });
 }
+
+// Pinch zoom limits (CSS px per image px); the buttons' steps stay within ZOOMS.
+export const MIN_PINCH = 0.05;
+export const MAX_PINCH = ZOOMS[ZOOMS.length - 1];
+
+// Two fingers on `viewport` zoom its `content` (the image element) and pan with them:
+// the image point first under their midpoint stays under it. Listens in the capture
+// phase, so while two fingers are down the page's own pointer handlers (a brush) see
+// nothing; `begin()` runs when the second finger lands (Refine drops the stroke the
+// first one started). `scale()` is the current CSS px per image px; `zoomTo(scale)`
+// applies one.
+export function trackPinch(viewport, { content, begin = () => {}, scale, zoomTo }) {
+  const touches = new Map();
+  let pinch = null;
+  const centre = () => {
+    const [a, b] = [...touches.values()];
+    return { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2, d: Math.max(1, Math.hypot(a.x - b.x, a.y - b.y)) };
+  };
+  viewport.addEventListener('pointerdown', (event) => {
+    if (event.pointerType !== 'touch') return;
+    touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
+    if (touches.size === 2) {
+      begin();
+      const at = centre();
+      const r = content().getBoundingClientRect();
+      // Where the fingers are, as a fraction of the image (kept however the layout shifts).
+      pinch = { d: at.d, scale: scale(), fx: (at.x - r.left) / r.width, fy: (at.y - r.top) / r.height };
+    }
+    if (touches.size >= 2) event.stopImmediatePropagation();
+  }, true);
+  viewport.addEventListener('pointermove', (event) => {
+    if (!touches.has(event.pointerId)) return;
+    touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
+    if (!pinch || touches.size < 2) return;
+    event.stopImmediatePropagation();
+    const now = centre();
+    zoomTo(Math.min(MAX_PINCH, Math.max(MIN_PINCH, pinch.scale * now.d / pinch.d)));
+    const r = content().getBoundingClientRect();
+    viewport.scrollLeft += r.left + pinch.fx * r.width - now.x;
+    viewport.scrollTop += r.top + pinch.fy * r.height - now.y;
+  }, true);
+  const end = (event) => {
+    if (!touches.delete(event.pointerId)) return;
+    if (pinch) event.stopImmediatePropagation();
+    if (touches.size < 2) pinch = null;
+  };
+  for (const type of ['pointerup', 'pointercancel']) viewport.addEventListener(type, end, true);
+}

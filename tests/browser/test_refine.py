@@ -12,7 +12,7 @@ from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.keys import Keys
-from test_result_page import download_bytes, open_result  # tests/browser is on sys.path
+from test_result_page import download_bytes, open_result, pinch  # tests/browser is on sys.path
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -370,6 +370,33 @@ def test_zoom_and_pan_keep_strokes_on_their_pixels(browser, image_server):
         assert (after[..., 3][d < radius - 1.5] == 0).all(), "the stroke missed its pixels"
         far = d > radius + 2
         assert np.array_equal(after[..., 3][far], before[..., 3][far]), "pixels away from it changed"
+    finally:
+        close(driver, browser)
+
+
+def test_pinch_zooms_about_the_fingers_and_paints_nothing(browser, image_server):
+    """Two fingers (real touch events through CDP) pinch Refine's canvas: the first
+    finger's brush dab is taken back when the second lands, spreading them zooms in
+    about their midpoint (the image point under it stays there), and the cut-out and
+    the undo history are as before."""
+    driver = open_result(browser, image_server.url("coffee.jpg"))
+    try:
+        before = decode(download_bytes(driver))
+        open_refine(driver)
+        geometry = ("const v = document.getElementById('view').getBoundingClientRect();"
+                    "return {left: v.left, top: v.top, width: v.width,"
+                    " level: document.getElementById('zoom-level').textContent};")
+        g0 = driver.execute_script(geometry)
+        cx, cy = g0["left"] + g0["width"] / 2, g0["top"] + 100
+        image_x = (cx - g0["left"]) / g0["width"]  # fraction of the width under the midpoint
+
+        pinch(driver, cx, cy, range(30, 90, 10))  # 40 px apart -> 160 px apart
+        g1 = driver.execute_script(geometry)
+        assert g1["width"] > 3.5 * g0["width"], (g0, g1)
+        assert g1["level"].endswith("%") and g1["level"] != g0["level"], g1
+        assert abs((cx - g1["left"]) / g1["width"] - image_x) < 0.01, (g0, g1)
+        assert driver.find_element("id", "undo").get_attribute("disabled") == "true", "the pinch painted"
+        assert np.array_equal(finish(driver), before), "the first finger's dab stayed"
     finally:
         close(driver, browser)
 

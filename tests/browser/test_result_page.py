@@ -24,6 +24,20 @@ def open_result(browser, src):
 from cutout.headless.chromium import download_bytes  # noqa: E402  (re-exported for test_refine)
 
 
+def pinch(driver, cx: float, cy: float, spreads: range) -> None:
+    """Two fingers through CDP's real touch input: one lands at (cx - 20, cy), a second
+    at (cx + 20, cy), they move apart to +-each of `spreads` px, then both lift."""
+    def touch(kind: str, points: list[tuple[float, float]]) -> None:
+        driver.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [
+            {"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)]})
+
+    touch("touchStart", [(cx - 20, cy)])
+    touch("touchStart", [(cx - 20, cy), (cx + 20, cy)])
+    for spread in spreads:
+        touch("touchMove", [(cx - spread, cy), (cx + spread, cy)])
+    touch("touchEnd", [])
+
+
 def test_background_colour_compare_and_copy(browser, image_server):
     driver = open_result(browser, image_server.url("coffee.jpg"))
     try:
@@ -130,6 +144,14 @@ def test_zoom_pan_and_before_after(browser, image_server):
         assert image_box(driver)["level"] == "Fit"
         driver.find_element("id", "zoom-in").click()
         assert image_box(driver)["level"].endswith("%")
+        driver.find_element("id", "zoom-fit").click()
+        # Two fingers spread from 40 to 120 px apart: 3x the fit, about their midpoint.
+        rect = driver.execute_script("return document.getElementById('cutout').getBoundingClientRect().toJSON();")
+        cx, cy = rect["left"] + rect["width"] / 3, rect["top"] + rect["height"] / 2
+        pinch(driver, cx, cy, range(30, 70, 10))
+        pinched = driver.execute_script("return document.getElementById('cutout').getBoundingClientRect().toJSON();")
+        assert abs(pinched["width"] - 3 * rect["width"]) <= 2, (rect, pinched)
+        assert abs((cx - pinched["left"]) / pinched["width"] - 1 / 3) < 0.01, (rect, pinched)
         driver.find_element("id", "zoom-fit").click()
 
         # Before / after: the original shows over the cut-out up to the slider.

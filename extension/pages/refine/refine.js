@@ -11,7 +11,7 @@
 // the original under refineKeys(job); Done stores the refined PNG under
 // refineKeys(job).refined and returns to the result page, which prefers it.
 import { putBlob, readBlob, refineKeys } from '../../lib/uploads.js';
-import { nextZoom, panBy, zoomAround } from '../../lib/zoom.js';
+import { nextZoom, panBy, trackPinch, zoomAround } from '../../lib/zoom.js';
 import { Target, Type } from '../../messages.js';
 
 const $ = (id) => document.getElementById(id);
@@ -556,6 +556,19 @@ function onPointerEnd(event) {
   commit(s.edit);
 }
 
+// A second finger turns a touch into a pinch: the stroke or box the first finger
+// began is taken back, leaving no trace in the mask or the undo history.
+function dropPointerWork() {
+  if (state.stroke) {
+    swap([...state.stroke.edit.values()]);
+    state.stroke = null;
+  }
+  if (state.boxing) {
+    state.boxing = null;
+    $('box').hidden = true;
+  }
+}
+
 // ---- the brush outline ----------------------------------------------------
 
 function moveCursor(event) {
@@ -753,6 +766,8 @@ function wire() {
     event.preventDefault();
     stepZoom(event.deltaY < 0 ? 1 : -1, { x: event.clientX, y: event.clientY });
   }, { passive: false });
+  trackPinch($('stage'), { content: () => view, begin: dropPointerWork, scale: () => state.scale,
+    zoomTo: (scale) => { if (isReady()) setZoom(scale); } });
   new ResizeObserver(() => { if (!state.zoom) fit(); }).observe($('stage'));
 }
 

@@ -4,7 +4,7 @@ import { MODES, PAGE_CHANNEL, Target, Type } from '../../messages.js';
 import { acceptImages, batchUrl, putBlob, readBlob, refineKeys, startUpload, startUploads } from '../../lib/uploads.js';
 import { stageText } from '../../lib/stages.js';
 import { ENGINE_DIED, WATCH_MS, engineDeaths } from '../../lib/watch.js';
-import { nextZoom, panBy, zoomAround } from '../../lib/zoom.js';
+import { nextZoom, panBy, trackPinch, zoomAround } from '../../lib/zoom.js';
 
 const $ = (id) => document.getElementById(id);
 const jobId = new URLSearchParams(location.search).get('job');
@@ -284,6 +284,8 @@ $('viewport').addEventListener('wheel', (event) => {
   event.preventDefault();
   stepZoom(event.deltaY < 0 ? 1 : -1, { x: event.clientX, y: event.clientY });
 }, { passive: false });
+trackPinch($('viewport'), { content: () => $('cutout'), scale: () => zoom || fitScale(),
+  zoomTo: (scale) => { if (document.body.dataset.state === 'done') setZoom(scale); } });
 // Drag to pan while zoomed.
 $('viewport').addEventListener('pointerdown', (event) => {
   if (zoom && event.button === 0) panBy($('viewport'), event);
