@@ -11,6 +11,7 @@
 // the original under refineKeys(job); Done stores the refined PNG under
 // refineKeys(job).refined and returns to the result page, which prefers it.
 import { putBlob, readBlob, refineKeys } from '../../lib/uploads.js';
+import { grow, keepRegion, regionAt } from '../../lib/selection.js';
 import { nextZoom, panBy, trackPinch, zoomAround } from '../../lib/zoom.js';
 import { Target, Type } from '../../messages.js';
 
@@ -293,56 +294,6 @@ function editAll(action) {
 // (its soft edge) stay, the others go. One undo step per click.
 const KEEP_HALO = 2;
 
-// The 8-connected region of alpha > CLEAN_LOW in `alpha` (RGBA bytes) containing
-// pixel (x, y), as a 0/1 map; null when that pixel is not part of the cut-out.
-function regionAt(alpha, w, h, x, y) {
-  const start = y * w + x;
-  if (alpha[start * 4 + 3] <= CLEAN_LOW) return null;
-  const inside = new Uint8Array(w * h);
-  const stack = new Int32Array(w * h);
-  let top = 0;
-  stack[top++] = start;
-  inside[start] = 1;
-  while (top) {
-    const i = stack[--top];
-    const px = i % w;
-    for (let dy = -1; dy <= 1; dy++) {
-      const row = i + dy * w;
-      if (row < 0 || row >= w * h) continue;
-      for (let dx = -1; dx <= 1; dx++) {
-        if ((dx < 0 && px === 0) || (dx > 0 && px === w - 1)) continue;
-        const j = row + dx;
-        if (!inside[j] && alpha[j * 4 + 3] > CLEAN_LOW) {
-          inside[j] = 1;
-          stack[top++] = j;
-        }
-      }
-    }
-  }
-  return inside;
-}
-
-// `map` grown by `r` px (a square window: separable running max, O(pixels)).
-function grow(map, w, h, r) {
-  const tmp = new Uint8Array(w * h);
-  const out = new Uint8Array(w * h);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let v = 0;
-      for (let k = Math.max(0, x - r); k <= Math.min(w - 1, x + r) && !v; k++) v = map[y * w + k];
-      tmp[y * w + x] = v;
-    }
-  }
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let v = 0;
-      for (let k = Math.max(0, y - r); k <= Math.min(h - 1, y + r) && !v; k++) v = tmp[k * w + x];
-      out[y * w + x] = v;
-    }
-  }
-  return out;
-}
-
 function keepAt({ x, y }, add) {
   const { width: w, height: h } = state;
   const [px, py] = [Math.floor(x), Math.floor(y)];
@@ -353,7 +304,7 @@ function keepAt({ x, y }, add) {
   // `current` is edited in place below).
   if (!add || !state.keepBase) state.keepBase = state.maskCtx.getImageData(0, 0, w, h);
   const base = state.keepBase.data;
-  const region = regionAt(base, w, h, px, py);
+  const region = regionAt(base, w, h, px, py, CLEAN_LOW);
   if (!region) {
     $('message').textContent = 'Click on a part of the cut-out to keep it.';
     return;
@@ -362,13 +313,7 @@ function keepAt({ x, y }, add) {
   const near = grow(region, w, h, KEEP_HALO);
   const a = current.data;
   editAll(() => {
-    for (let i = 0; i < w * h; i++) {
-      if (add) {
-        if (near[i] && (region[i] || base[i * 4 + 3] <= CLEAN_LOW)) a[i * 4 + 3] = base[i * 4 + 3];
-      } else if (!region[i] && !(near[i] && a[i * 4 + 3] <= CLEAN_LOW)) {
-        a[i * 4 + 3] = 0;
-      }
-    }
+    keepRegion(a, base, region, near, add, CLEAN_LOW);
     state.maskCtx.globalCompositeOperation = 'copy';
     state.maskCtx.putImageData(current, 0, 0);
   });
