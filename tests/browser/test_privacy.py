@@ -17,6 +17,9 @@ from pathlib import Path
 CHROMIUM_OWN_SERVICES = {
     "update.googleapis.com", "clients2.google.com", "accounts.google.com",
     "optimizationguide-pa.googleapis.com", "start.duckduckgo.com",
+    # Chromium 150 (Debian 12): its own sign-in and push-messaging (GCM) services, seen
+    # before and during a job whatever the extension does; none carries page content.
+    "android.clients.google.com", "www.google.com",
 }
 
 
