@@ -22,6 +22,7 @@ class Target:
     OFFSCREEN = "offscreen"  # the offscreen document hosting the engine
     PAGE = "page"  # extension pages (result, popup)
     CONTENT = "content"  # content scripts in web pages
+    SEGMENTER = "segmenter"  # Refine's sandboxed frame running OpenCV's GrabCut
 
 
 class Type:
@@ -49,6 +50,12 @@ class Type:
     # page -> worker -> offscreen: Refine's region tool: the model re-run on data.box
     # ({x, y, w, h}, image px) of finished job data.job; answers {url, box, model, ms}
     REGION = "region"
+    # segmenter -> page: OpenCV is loaded and compiled; strokes can re-segment
+    SEGMENTER_READY = "segmenter-ready"
+    # page -> segmenter: GrabCut on data (lib/resegment.js grabCutInput's fields and an
+    # id); answers RESEGMENTED {id, fg (Uint8Array, 1 = foreground), ms} or {id, error}
+    RESEGMENT = "resegment"
+    RESEGMENTED = "resegmented"
 
 
 @dataclass(frozen=True)

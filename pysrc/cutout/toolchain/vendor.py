@@ -51,7 +51,17 @@ ONNXRUNTIME_WEB = NpmPackage(
     "vendor/ort",
 )
 
-VENDORED = (PYODIDE, ONNXRUNTIME_WEB)
+# OpenCV's WASM build (its WASM inlined), for Refine's strokes that re-segment
+# (cv.grabCut). Its bindings create functions with `new Function`, which the
+# extension pages' CSP forbids: it runs only in the sandboxed segmenter page.
+OPENCV_JS = NpmPackage(
+    "@techstark/opencv-js", "4.12.0-release.1",
+    "sha512-LtTaph9v/HqLPXEg3m1xs2h7QJh10pUpuDT0nj8g77lelWnTwwQrehtd+fXElLOdrkqc4Fea6Z/sJBvEJLYPfw==",
+    ("dist/opencv.js",),
+    "vendor/opencv",
+)
+
+VENDORED = (PYODIDE, ONNXRUNTIME_WEB, OPENCV_JS)
 
 
 def fetch_all(cache: Path = DEFAULT_CACHE) -> list[Path]:

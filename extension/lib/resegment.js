@@ -1,0 +1,111 @@
+// Strokes that re-segment: Refine's Erase or Restore stroke, with "Fix around
+// strokes" on, re-labels the area around it with OpenCV's GrabCut (a graph cut on
+// colour models), seeded by the cut-out's own mask. Pure functions on byte arrays,
+// so that Node's unit tests run exactly what the sandboxed frame runs.
+//
+// The stroke says "colours like these, here, are background" (Erase) or "are the
+// subject" (Restore). An Erase stroke may only remove, a Restore stroke only bring
+// back: the side the stroke claims from is the only one GrabCut may change
+// ("probable"); everything else, the stroke itself and a ring along the area's seams
+// are fixed. A stroke is a few hundred pixels against the thousands of the side it
+// claims from, so on its own it would barely move that side's colour model; its
+// colours are therefore repeated in extra rows below the area (fixed, never shown)
+// until they weigh as much as the claimed side. Measured on synthetic images
+// (tests/unit/test_resegment.py): without that weight a wrongly kept patch of one
+// colour stays; with it the whole patch goes.
+
+// cv.grabCut's mask values.
+export const GC = Object.freeze({ BGD: 0, FGD: 1, PR_BGD: 2, PR_FGD: 3 });
+export const ITERATIONS = 3;
+const RING = 2;  // px along an area's seam that keep their label
+
+// The GrabCut image and labels for an area of `width` × `height` px:
+// `rgba` its photo, `alpha` its cut-out alpha (one byte per px), `stroke` one byte per
+// px (> 127: under the stroke), `erase` the stroke's kind, `seams` which of the
+// area's sides lie inside the image {left, top, right, bottom}.
+// Returns {image (RGB), labels, rows, height, claimed}, or null when the stroke has nothing to
+// claim (an Erase stroke where nothing is kept, say).
+export function grabCutInput({ rgba, alpha, stroke, width: w, height: h, erase, seams }) {
+  const fixedSide = erase ? GC.BGD : GC.FGD;
+  const labels = new Uint8Array(w * h);
+  const strokeColours = [];
+  let claimed = 0;
+  for (let y = 0; y < h; y++) {
+    const ringY = (seams.top && y < RING) || (seams.bottom && y >= h - RING);
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      const ring = ringY || (seams.left && x < RING) || (seams.right && x >= w - RING);
+      const kept = alpha[i] >= 128;
+      if (stroke[i] > 127) {
+        labels[i] = fixedSide;
+        strokeColours.push(i);
+      } else if (kept === erase && !ring) {
+        labels[i] = erase ? GC.PR_FGD : GC.PR_BGD;
+        claimed++;
+      } else {
+        labels[i] = kept ? GC.FGD : GC.BGD;
+      }
+    }
+  }
+  if (!claimed || !strokeColours.length) return null;
+  const extra = Math.ceil(claimed / w);
+  const rows = h + extra;
+  const image = new Uint8Array(w * rows * 3);
+  for (let i = 0; i < w * h; i++) {
+    image[i * 3] = rgba[i * 4]; image[i * 3 + 1] = rgba[i * 4 + 1]; image[i * 3 + 2] = rgba[i * 4 + 2];
+  }
+  const all = new Uint8Array(w * rows);
+  all.set(labels);
+  for (let k = w * h, n = 0; k < w * rows; k++, n++) {
+    const from = strokeColours[n % strokeColours.length] * 4;
+    image[k * 3] = rgba[from]; image[k * 3 + 1] = rgba[from + 1]; image[k * 3 + 2] = rgba[from + 2];
+    all[k] = fixedSide;
+  }
+  return { image, labels: all, rows, height: h, claimed };
+}
+
+// Run GrabCut (OpenCV.js `cv`) on grabCutInput's answer for an area `width` px wide;
+// returns one byte per px of the area itself: 1 foreground, 0 background.
+export function grabCut(cv, { image, labels, rows, height }, width, iterations = ITERATIONS) {
+  const mats = [];
+  const mat = (m) => { mats.push(m); return m; };
+  try {
+    const img = mat(cv.matFromArray(rows, width, cv.CV_8UC3, image));
+    const mask = mat(cv.matFromArray(rows, width, cv.CV_8UC1, labels));
+    const bgd = mat(new cv.Mat());
+    const fgd = mat(new cv.Mat());
+    cv.grabCut(img, mask, new cv.Rect(0, 0, width, rows), bgd, fgd, iterations, cv.GC_INIT_WITH_MASK);
+    const fg = new Uint8Array(width * height);  // the extra rows are left out
+    for (let i = 0; i < fg.length; i++) fg[i] = mask.data[i] & 1;  // FGD 1, PR_FGD 3
+    return fg;
+  } finally {
+    for (const m of mats) m.delete();
+  }
+}
+
+// Where the new labels `fg` (first width*height bytes) differ from the cut-out on the
+// side the stroke claims from: 255 there, else 0 (one byte per px).
+export function flipsFrom(fg, alpha, erase) {
+  const flips = new Uint8Array(alpha.length);
+  for (let i = 0; i < alpha.length; i++) {
+    const kept = alpha[i] >= 128;
+    if (kept === erase && (fg[i] === 1) !== kept) flips[i] = 255;
+  }
+  return flips;
+}
+
+// Apply `flip` (RGBA bytes whose alpha is the flips scaled up to the area's full size,
+// smooth at their edges) to `mask` (RGBA bytes of the same area) in place: an Erase
+// fades the alpha out by the flip, a Restore fills it in. Where flip is 0 the mask is
+// untouched, to the byte. Returns how many pixels changed.
+export function applyFlips(mask, flip, erase) {
+  let changed = 0;
+  for (let i = 3; i < mask.length; i += 4) {
+    const f = flip[i];
+    if (!f) continue;
+    const a = mask[i];
+    const next = erase ? Math.round((a * (255 - f)) / 255) : Math.round(a + ((255 - a) * f) / 255);
+    if (next !== a) { mask[i] = next; changed++; }
+  }
+  return changed;
+}
