@@ -1,18 +1,25 @@
-// Strokes that re-segment: Refine's Erase or Restore stroke, with "Fix around
-// strokes" on, re-labels the area around it with OpenCV's GrabCut (a graph cut on
-// colour models), seeded by the cut-out's own mask. Pure functions on byte arrays,
-// so that Node's unit tests run exactly what the sandboxed frame runs.
+// Strokes that re-segment: Refine's Erase or Restore stroke, with "Smart" on,
+// re-labels the area around it with OpenCV's GrabCut (a graph cut on colour
+// models), seeded by the cut-out's own mask. Pure functions on byte arrays, so that
+// Node's unit tests run exactly what the sandboxed frame runs.
 //
 // The stroke says "colours like these, here, are background" (Erase) or "are the
 // subject" (Restore). An Erase stroke may only remove, a Restore stroke only bring
 // back: the side the stroke claims from is the only one GrabCut may change
 // ("probable"); everything else, the stroke itself and a ring along the area's seams
-// are fixed. A stroke is a few hundred pixels against the thousands of the side it
-// claims from, so on its own it would barely move that side's colour model; its
-// colours are therefore repeated in extra rows below the area (fixed, never shown)
-// until they weigh as much as the claimed side. Measured on synthetic images
-// (tests/unit/test_resegment.py): without that weight a wrongly kept patch of one
-// colour stays; with it the whole patch goes.
+// are fixed.
+//
+// GrabCut learns one colour model per side from the labels. Seeded by the mask
+// alone, a wrongly kept patch trains the subject's model, and a stroke of a few
+// hundred pixels hardly moves the other one: the patch stays. So two kinds of fixed
+// rows are added below the area (never shown, cut off the answer):
+// - the stroke's colours, repeated as many times as the area has pixels: in the
+//   stroke's side's model they then weigh at least half;
+// - colours of the claimed side from elsewhere in the image (for Erase: the subject
+//   outside the area), as many as the claimed side: in that side's model the
+//   patch then weighs at most half, however much of the area it fills.
+// Measured on synthetic images (tests/unit/test_resegment.py): without these rows a
+// wrongly kept patch of one colour stays; with them the whole patch goes.
 
 // cv.grabCut's mask values.
 export const GC = Object.freeze({ BGD: 0, FGD: 1, PR_BGD: 2, PR_FGD: 3 });
@@ -22,11 +29,13 @@ const RING = 2;  // px along an area's seam that keep their label
 // The GrabCut image and labels for an area of `width` × `height` px:
 // `rgba` its photo, `alpha` its cut-out alpha (one byte per px), `stroke` one byte per
 // px (> 127: under the stroke), `erase` the stroke's kind, `seams` which of the
-// area's sides lie inside the image {left, top, right, bottom}.
-// Returns {image (RGB), labels, rows, height, claimed}, or null when the stroke has nothing to
-// claim (an Erase stroke where nothing is kept, say).
-export function grabCutInput({ rgba, alpha, stroke, width: w, height: h, erase, seams }) {
-  const fixedSide = erase ? GC.BGD : GC.FGD;
+// area's sides lie inside the image {left, top, right, bottom}, `elsewhere` RGBA
+// bytes of pixels outside the area on the side the stroke claims from (may be empty).
+// Returns {image (RGB), labels, rows, height, claimed}, or null when the stroke has
+// nothing to claim (an Erase stroke where nothing is kept, say).
+export function grabCutInput({ rgba, alpha, stroke, width: w, height: h, erase, seams,
+  elsewhere = new Uint8Array(0) }) {
+  const strokeSide = erase ? GC.BGD : GC.FGD;
   const labels = new Uint8Array(w * h);
   const strokeColours = [];
   let claimed = 0;
@@ -37,8 +46,8 @@ export function grabCutInput({ rgba, alpha, stroke, width: w, height: h, erase, 
       const ring = ringY || (seams.left && x < RING) || (seams.right && x >= w - RING);
       const kept = alpha[i] >= 128;
       if (stroke[i] > 127) {
-        labels[i] = fixedSide;
-        strokeColours.push(i);
+        labels[i] = strokeSide;
+        strokeColours.push(i * 4);
       } else if (kept === erase && !ring) {
         labels[i] = erase ? GC.PR_FGD : GC.PR_BGD;
         claimed++;
@@ -48,20 +57,38 @@ export function grabCutInput({ rgba, alpha, stroke, width: w, height: h, erase, 
     }
   }
   if (!claimed || !strokeColours.length) return null;
-  const extra = Math.ceil(claimed / w);
-  const rows = h + extra;
+  const fromElsewhere = elsewhere.length ? claimed : 0;
+  const rows = 2 * h + Math.ceil(fromElsewhere / w);  // the stroke's colours: h rows
   const image = new Uint8Array(w * rows * 3);
-  for (let i = 0; i < w * h; i++) {
-    image[i * 3] = rgba[i * 4]; image[i * 3 + 1] = rgba[i * 4 + 1]; image[i * 3 + 2] = rgba[i * 4 + 2];
-  }
   const all = new Uint8Array(w * rows);
-  all.set(labels);
+  const put = (k, bytes, at, label) => {
+    image[k * 3] = bytes[at]; image[k * 3 + 1] = bytes[at + 1]; image[k * 3 + 2] = bytes[at + 2];
+    all[k] = label;
+  };
+  for (let i = 0; i < w * h; i++) put(i, rgba, i * 4, labels[i]);
+  const others = elsewhere.length / 4;
   for (let k = w * h, n = 0; k < w * rows; k++, n++) {
-    const from = strokeColours[n % strokeColours.length] * 4;
-    image[k * 3] = rgba[from]; image[k * 3 + 1] = rgba[from + 1]; image[k * 3 + 2] = rgba[from + 2];
-    all[k] = fixedSide;
+    if (n < fromElsewhere) put(k, elsewhere, (n % others) * 4, erase ? GC.FGD : GC.BGD);
+    else put(k, rgba, strokeColours[n % strokeColours.length], strokeSide);
   }
+  dither(image);
   return { image, labels: all, rows, height: h, claimed };
+}
+
+// ±DITHER levels of fixed pseudo-random noise on every channel. OpenCV floors a
+// colour model's variance at 0.01: on flat colours (graphics, drawn shapes) a model
+// whose component happens to be exactly one colour then peaks so sharply that it
+// wins whatever the weights. A spread of a few levels, far below what separates
+// subject from background, makes the weights decide (measured on a flat two-disc
+// image, where without it the stroke removed nothing).
+const DITHER = 2;
+
+function dither(bytes) {
+  let seed = 12345;
+  for (let i = 0; i < bytes.length; i++) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    bytes[i] = Math.max(0, Math.min(255, bytes[i] + ((seed >>> 16) % (2 * DITHER + 1)) - DITHER));
+  }
 }
 
 // Run GrabCut (OpenCV.js `cv`) on grabCutInput's answer for an area `width` px wide;

@@ -320,6 +320,54 @@ def test_keep_undo_and_redo_give_the_exact_previous_pixels(browser, image_server
         close(driver, browser)
 
 
+def smart_erase_across_the_right_disc(browser, image_server):
+    """Refine on two discs with "Fix around strokes" on (key A): an Erase stroke across
+    the middle third of the right disc (the "wrongly kept patch"), waited until the
+    area around it is worked out. The driver, the alpha before and the stroke's pixels."""
+    driver = open_result(browser, two_discs(image_server))
+    a = decode(download_bytes(driver))[..., 3]
+    view = open_refine(driver)
+    ActionChains(driver).send_keys("a").perform()
+    assert driver.find_element("id", "smart").is_selected()
+    points = stroke(driver, view, [(425, 200), (450, 200), (475, 200)])
+    wait_for(driver, "return document.body.dataset.state === 'ready' && "
+                     "/around the stroke/.test(document.getElementById('message').textContent)",
+             "the area around the stroke was not worked out", timeout=60)
+    message = driver.find_element("id", "message").text
+    assert "more px removed around the stroke" in message, message
+    painted = distance_to_segment(a.shape, points[0], points[-1]) <= brush_radius(view) + 1
+    return driver, a, painted
+
+
+def test_an_erase_stroke_removes_the_whole_wrongly_kept_patch(browser, image_server):
+    """A stroke across a third of the right disc removes all of it, far beyond the
+    brush; the left disc, outside the area, is untouched; the download is full size."""
+    driver, a, painted = smart_erase_across_the_right_disc(browser, image_server)
+    try:
+        after = finish(driver)
+        assert after.shape[:2] == a.shape
+        right, right_before = after[:, 300:, 3], a[:, 300:]
+        beyond = (right_before >= 128) & ~painted[:, 300:]
+        assert beyond.sum() > 10_000, "the stroke covered most of the disc: no test"
+        assert (right[beyond] == 0).mean() > 0.99, "the disc beyond the stroke was kept"
+        assert right.max() < 128, "a visible part of the right disc is left"
+        assert np.array_equal(after[:, :300, 3], a[:, :300]), "the left disc changed"
+    finally:
+        close(driver, browser)
+
+
+def test_an_erase_stroke_that_re_segments_is_undone_exactly(browser, image_server):
+    """Ctrl+Z takes back the stroke and what it re-segmented as one step: the exact
+    cut-out as handed over."""
+    driver, a, _ = smart_erase_across_the_right_disc(browser, image_server)
+    try:
+        ctrl(driver, "z")
+        assert driver.find_element("id", "undo").get_attribute("disabled") == "true"
+        assert np.array_equal(finish(driver)[..., 3], a)
+    finally:
+        close(driver, browser)
+
+
 def test_zoom_and_pan_keep_strokes_on_their_pixels(browser, image_server):
     """Refine at 100 % and 200 % (keys 1 and +), Ctrl+wheel, Space+drag pans without
     painting, and an erase stroke drawn while zoomed and scrolled lands on the image

@@ -68,16 +68,17 @@ def scene():
     return rgba, alpha, disc, patch
 
 
-def resegment(opencv_js, rgba, alpha, stroke, erase, seams=None):
+def resegment(opencv_js, rgba, alpha, stroke, erase, seams=None, elsewhere=None):
     seams = seams or {"left": False, "top": False, "right": False, "bottom": False}
+    elsewhere = np.zeros(0, np.uint8) if elsewhere is None else elsewhere
     out = run_js(opencv_js, f"""
         const input = R.grabCutInput({{ rgba, alpha, stroke, width: {W}, height: {H},
-          erase: {json.dumps(erase)}, seams: {json.dumps(seams)} }});
+          erase: {json.dumps(erase)}, seams: {json.dumps(seams)}, elsewhere }});
         if (!input) return null;
         const fg = R.grabCut(cv, input, {W});
         return {{ fg: [...fg], flips: [...R.flipsFrom(fg, alpha, {json.dumps(erase)})],
                  rows: input.rows, claimed: input.claimed }};
-    """, rgba=rgba, alpha=alpha, stroke=stroke)
+    """, rgba=rgba, alpha=alpha, stroke=stroke, elsewhere=elsewhere)
     if out is None:
         return None
     out["fg"] = np.array(out["fg"], np.uint8).reshape(H, W)
@@ -95,8 +96,25 @@ def test_a_background_stroke_removes_the_whole_patch(opencv_js):
     assert out["fg"][disc].mean() > 0.98, "the subject was cut"
     assert out["flips"][patch & (stroke == 0)].mean() > 0.98 * 255
     assert not out["flips"][disc].any()
-    # The stroke's colours weigh as much as the side it claims from.
-    assert out["rows"] - H == -(-out["claimed"] // W)
+    # The stroke's colours are repeated once per pixel of the area; nothing elsewhere.
+    assert out["rows"] == 2 * H
+
+
+def test_a_patch_alone_in_the_area_goes_when_the_subject_is_known_elsewhere(opencv_js):
+    """The area holds only the wrongly kept patch (the subject is outside it): its
+    colour is all the kept side has; with the subject's colours from elsewhere the
+    whole patch goes."""
+    rgba, alpha, disc, patch = scene()
+    alpha = np.where(patch, 255, 0).astype(np.uint8)  # the disc is outside this area
+    stroke = np.zeros((H, W), np.uint8)
+    stroke[38:42, 14:30] = 255
+    alpha = np.where(stroke > 0, 0, alpha).astype(np.uint8)
+    rgba_no_disc = rgba.copy()
+    rgba_no_disc[disc] = (190, 60, 40, 255)
+    subject = rgba[disc][:400]  # as the page samples the kept pixels outside the area
+    out = resegment(opencv_js, rgba_no_disc, alpha, stroke, erase=True, elsewhere=subject)
+    assert out["fg"][patch].mean() < 0.02, "the patch beyond the stroke was kept"
+    assert out["rows"] == 2 * H + -(-out["claimed"] // W)
 
 
 def test_a_restore_stroke_brings_back_the_dropped_part(opencv_js):

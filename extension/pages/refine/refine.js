@@ -12,6 +12,7 @@
 // refineKeys(job).refined and returns to the result page, which prefers it.
 import { putBlob, readBlob, refineKeys } from '../../lib/uploads.js';
 import { grow, keepRegion, regionAt } from '../../lib/selection.js';
+import { applyFlips, flipsFrom, grabCutInput } from '../../lib/resegment.js';
 import { nextZoom, panBy, trackPinch, zoomAround } from '../../lib/zoom.js';
 import { Target, Type } from '../../messages.js';
 
@@ -329,6 +330,7 @@ function brushRadius() {
 
 function dab({ x, y }, edit) {
   const r = brushRadius();
+  state.stroke?.dabs.push({ x, y, r });
   const rect = { x0: Math.floor(x - r - 1), y0: Math.floor(y - r - 1), x1: Math.ceil(x + r + 1), y1: Math.ceil(y + r + 1) };
   if (rect.x1 <= 0 || rect.y1 <= 0 || rect.x0 >= state.width || rect.y0 >= state.height) return;
   touch(edit, rect);
@@ -468,7 +470,7 @@ function onPointerDown(event) {
   }
   state.keepBase = null;  // a brush stroke ends a keep/add sequence
   view.setPointerCapture(event.pointerId);
-  state.stroke = { pointerId: event.pointerId, edit: beginEdit(), last: null, since: 0 };
+  state.stroke = { pointerId: event.pointerId, edit: beginEdit(), last: null, since: 0, dabs: [] };
   strokeTo(toImage(event));
 }
 
@@ -498,7 +500,8 @@ function onPointerEnd(event) {
   // The dabs stop up to one spacing short of the last sample: finish there.
   if (s.since > 0) dab(s.last, s.edit);
   state.stroke = null;
-  commit(s.edit);
+  if (event.type === 'pointerup' && $('smart').checked) resegmentAround(s);
+  else commit(s.edit);
 }
 
 // A second finger turns a touch into a pinch: the stroke or box the first finger
@@ -512,6 +515,154 @@ function dropPointerWork() {
     state.boxing = null;
     $('box').hidden = true;
   }
+}
+
+// ---- strokes that re-segment ------------------------------------------------
+//
+// With "Fix around strokes" on, an Erase or Restore stroke, once painted, re-labels
+// the area around it with GrabCut (lib/resegment.js) in the sandboxed segmenter
+// frame: one stroke across a wrongly kept patch of background removes the whole
+// patch. The area is the stroke's box grown by its own extent (at least AROUND of
+// the image's longer side), worked on at most RESEGMENT_PIXELS (GrabCut sees about
+// three times that with its extra rows); the changes are scaled back up smoothly and
+// applied to the full-size mask, stroke and changes one undo step. Pixels GrabCut
+// leaves alone stay exactly as they were. The claimed side's colours elsewhere are
+// sampled from the whole image at ELSEWHERE_PIXELS.
+const AROUND = 0.15;
+const RESEGMENT_PIXELS = 0.1e6;
+const ELSEWHERE_PIXELS = 0.02e6;
+
+const segmenter = { frame: null, ready: null, pending: new Map(), next: 1 };
+
+function startSegmenter() {
+  if (segmenter.ready) return segmenter.ready;
+  segmenter.frame = Object.assign(document.createElement('iframe'), {
+    src: '../segmenter/segmenter.html', hidden: true, title: 'segmenter' });
+  segmenter.ready = new Promise((resolve, reject) => {
+    segmenter.started = resolve;
+    setTimeout(() => reject(new Error('the segmenter did not start')), 30_000);
+  });
+  segmenter.ready.catch(() => { segmenter.ready = null; segmenter.frame?.remove(); });
+  document.body.append(segmenter.frame);
+  return segmenter.ready;
+}
+
+addEventListener('message', (event) => {
+  if (!segmenter.frame || event.source !== segmenter.frame.contentWindow) return;
+  const { target, type, data } = event.data ?? {};
+  if (target !== Target.PAGE) return;
+  if (type === Type.SEGMENTER_READY) segmenter.started();
+  else if (type === Type.RESEGMENTED) segmenter.pending.get(data.id)?.(data);
+});
+
+async function grabCutRemote(input, width) {
+  await startSegmenter();
+  const id = segmenter.next++;
+  const answer = new Promise((resolve) => segmenter.pending.set(id, resolve));
+  segmenter.frame.contentWindow.postMessage(
+    { target: Target.SEGMENTER, type: Type.RESEGMENT, data: { id, input, width } }, '*',
+    [input.image.buffer, input.labels.buffer]);
+  const data = await answer;
+  segmenter.pending.delete(id);
+  if (data.error) throw new Error(data.error);
+  return data;
+}
+
+// The area (image px) around a stroke's dabs.
+function areaAround(dabs) {
+  const box = dabs.reduce((b, { x, y, r }) => ({ x0: Math.min(b.x0, x - r), y0: Math.min(b.y0, y - r),
+    x1: Math.max(b.x1, x + r), y1: Math.max(b.y1, y + r) }), { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity });
+  const margin = Math.max(box.x1 - box.x0, box.y1 - box.y0, AROUND * Math.max(state.width, state.height));
+  return boxFrom({ x: box.x0 - margin, y: box.y0 - margin }, { x: box.x1 + margin, y: box.y1 + margin });
+}
+
+// `image` (or a canvas) cropped to `area` and scaled to w × h: its RGBA bytes.
+function readScaled(image, area, w, h) {
+  const ctx = new OffscreenCanvas(w, h).getContext('2d', { willReadFrequently: true });
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(image, area.x0, area.y0, area.x1 - area.x0, area.y1 - area.y0, 0, 0, w, h);
+  return ctx.getImageData(0, 0, w, h).data;
+}
+
+async function resegmentAround(stroke) {
+  const erase = state.tool === 'erase';
+  const area = areaAround(stroke.dabs);
+  const [aw, ah] = [area.x1 - area.x0, area.y1 - area.y0];
+  const k = Math.min(1, Math.sqrt(RESEGMENT_PIXELS / (aw * ah)));
+  const [w, h] = [Math.max(1, Math.round(aw * k)), Math.max(1, Math.round(ah * k))];
+  setState('busy', 'Fixing the area around the stroke…');
+  const started = performance.now();
+  try {
+    const alpha = channel(readScaled(state.mask, area, w, h));
+    const marks = new OffscreenCanvas(w, h).getContext('2d', { willReadFrequently: true });
+    marks.scale(w / aw, h / ah);
+    marks.translate(-area.x0, -area.y0);
+    for (const { x, y, r } of stroke.dabs) {
+      marks.beginPath();
+      marks.arc(x, y, r, 0, 2 * Math.PI);
+      marks.fill();
+    }
+    const input = grabCutInput({ rgba: readScaled(state.source, area, w, h), alpha,
+      stroke: channel(marks.getImageData(0, 0, w, h).data), width: w, height: h, erase,
+      seams: { left: area.x0 > 0, top: area.y0 > 0, right: area.x1 < state.width, bottom: area.y1 < state.height },
+      elsewhere: claimedElsewhere(area, erase) });
+    const changed = input ? pasteFlips(area, flipsFrom((await grabCutRemote(input, w)).fg, alpha, erase), w, h, erase, stroke.edit) : 0;
+    commit(stroke.edit);
+    const what = erase ? 'removed' : 'brought back';
+    setState('ready', changed
+      ? `${changed.toLocaleString()} more px ${what} around the stroke (${((performance.now() - started) / 1000).toFixed(1)} s). Undo takes it back.`
+      : `Nothing else around the stroke looks like what it ${erase ? 'erased' : 'restored'}.`);
+  } catch (error) {
+    commit(stroke.edit);  // the stroke itself stays
+    setState('ready', `The area around the stroke could not be fixed: ${error.message}`);
+  }
+}
+
+// RGBA bytes of the photo's pixels outside `area` on the side an Erase (kept) or a
+// Restore (dropped) stroke claims from, from the whole image scaled down.
+function claimedElsewhere(area, erase) {
+  const k = Math.min(1, Math.sqrt(ELSEWHERE_PIXELS / (state.width * state.height)));
+  const [w, h] = [Math.max(1, Math.round(state.width * k)), Math.max(1, Math.round(state.height * k))];
+  const whole = WHOLE();
+  const photo = readScaled(state.source, whole, w, h);
+  const alpha = readScaled(state.mask, whole, w, h);
+  const out = [];
+  for (let y = 0; y < h; y++) {
+    const inY = (y + 0.5) / k >= area.y0 && (y + 0.5) / k < area.y1;
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 4;
+      if (inY && (x + 0.5) / k >= area.x0 && (x + 0.5) / k < area.x1) continue;
+      if ((alpha[i + 3] >= 128) === erase) out.push(photo[i], photo[i + 1], photo[i + 2], 255);
+    }
+  }
+  return Uint8Array.from(out);
+}
+
+// One byte per px: the alpha of RGBA bytes.
+function channel(rgba) {
+  const out = new Uint8Array(rgba.length / 4);
+  for (let i = 0; i < out.length; i++) out[i] = rgba[i * 4 + 3];
+  return out;
+}
+
+// Scale the flips (w × h) up to `area` and apply them to the mask; returns the count
+// of pixels changed.
+function pasteFlips(area, flips, w, h, erase, edit) {
+  const [aw, ah] = [area.x1 - area.x0, area.y1 - area.y0];
+  const small = new ImageData(w, h);
+  for (let i = 0; i < flips.length; i++) small.data[i * 4 + 3] = flips[i];
+  const low = new OffscreenCanvas(w, h);
+  low.getContext('2d').putImageData(small, 0, 0);
+  const up = new OffscreenCanvas(aw, ah).getContext('2d', { willReadFrequently: true });
+  up.drawImage(low, 0, 0, aw, ah);  // bilinear: smooth edges to the changes
+  touch(edit, area);
+  const current = state.maskCtx.getImageData(area.x0, area.y0, aw, ah);
+  const changed = applyFlips(current.data, up.getImageData(0, 0, aw, ah).data, erase);
+  if (changed) {
+    state.maskCtx.putImageData(current, area.x0, area.y0);
+    invalidate(area);
+  }
+  return changed;
 }
 
 // ---- the brush outline ----------------------------------------------------
@@ -627,7 +778,7 @@ function setState(name, message = '') {
 
 function syncButtons() {
   const ready = isReady();
-  for (const id of ['erase', 'restore', 'keep', 'region', 'region-mode', 'edge', 'reset', 'done']) $(id).disabled = !ready;
+  for (const id of ['erase', 'restore', 'keep', 'region', 'region-mode', 'smart', 'edge', 'reset', 'done']) $(id).disabled = !ready;
   $('undo').disabled = !ready || !state.undo.length;
   $('redo').disabled = !ready || !state.redo.length;
 }
@@ -640,6 +791,11 @@ function setTool(tool) {
   $('region').setAttribute('aria-pressed', String(tool === 'region'));
   document.body.dataset.tool = tool;
   if (tool !== 'keep') state.keepBase = null;
+}
+
+function toggleSmart() {
+  $('smart').checked = !$('smart').checked;
+  $('smart').dispatchEvent(new Event('change'));
 }
 
 // [ and ] step the size by about 15%, at least 1 px.
@@ -663,6 +819,7 @@ function onKey(event) {
   else if (key === 'r') setTool('restore');
   else if (key === 'k') setTool('keep');
   else if (key === 'b') setTool('region');
+  else if (key === 'a') toggleSmart();
   else if (key === '[') stepSize(-1);
   else if (key === ']') stepSize(1);
   else if (key === '+' || key === '=') stepZoom(1);
@@ -682,6 +839,7 @@ function wire() {
   $('keep').addEventListener('click', () => setTool('keep'));
   $('region').addEventListener('click', () => setTool('region'));
   $('size').addEventListener('input', updateCursorSize);
+  $('smart').addEventListener('change', () => { if ($('smart').checked) startSegmenter().catch(() => {}); });
   $('ghost').addEventListener('change', () => invalidate(WHOLE()));
   $('undo').addEventListener('click', undo);
   $('redo').addEventListener('click', redo);
