@@ -519,7 +519,7 @@ function dropPointerWork() {
 
 // ---- strokes that re-segment ------------------------------------------------
 //
-// With "Fix around strokes" on, an Erase or Restore stroke, once painted, re-labels
+// With "Smart" on (key A), an Erase or Restore stroke, once painted, re-labels
 // the area around it with GrabCut (lib/resegment.js) in the sandboxed segmenter
 // frame: one stroke across a wrongly kept patch of background removes the whole
 // patch. The area is the stroke's box grown by its own extent (at least AROUND of
