@@ -23,7 +23,7 @@
 
 // cv.grabCut's mask values.
 export const GC = Object.freeze({ BGD: 0, FGD: 1, PR_BGD: 2, PR_FGD: 3 });
-export const ITERATIONS = 3;
+export const ITERATIONS = 2;
 const RING = 2;  // px along an area's seam that keep their label
 
 // The GrabCut image and labels for an area of `width` × `height` px:
@@ -119,20 +119,4 @@ export function flipsFrom(fg, alpha, erase) {
     if (kept === erase && (fg[i] === 1) !== kept) flips[i] = 255;
   }
   return flips;
-}
-
-// Apply `flip` (RGBA bytes whose alpha is the flips scaled up to the area's full size,
-// smooth at their edges) to `mask` (RGBA bytes of the same area) in place: an Erase
-// fades the alpha out by the flip, a Restore fills it in. Where flip is 0 the mask is
-// untouched, to the byte. Returns how many pixels changed.
-export function applyFlips(mask, flip, erase) {
-  let changed = 0;
-  for (let i = 3; i < mask.length; i += 4) {
-    const f = flip[i];
-    if (!f) continue;
-    const a = mask[i];
-    const next = erase ? Math.round((a * (255 - f)) / 255) : Math.round(a + ((255 - a) * f) / 255);
-    if (next !== a) { mask[i] = next; changed++; }
-  }
-  return changed;
 }

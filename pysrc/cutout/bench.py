@@ -409,6 +409,11 @@ class RefineReport:
     region_box: str = ""
     region_s: float = 0.0  # the box re-run, as the engine reports it
     region_wall_s: float = 0.0  # box drawn -> pasted, as the page sees it
+    # Smart strokes (re-segmentation), each: the page's performance measures from the
+    # stroke's pointerup (prepare / grabcut round trip / paste / total, ms), the area
+    # around the stroke and the pixels GrabCut worked on. The first includes starting
+    # the segmenter (OpenCV.js loaded and compiled) when Smart is switched on just before.
+    smart_strokes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run_refine(extension_dir: Path, megapixels: float = 24, samples: int = 60,
@@ -461,8 +466,57 @@ def run_refine(extension_dir: Path, megapixels: float = 24, samples: int = 60,
                 time.sleep(0.05)
             wall = time.monotonic() - started
             seconds = float(message.split(", ")[-1].split(" s)")[0])
+            smart = _timed_smart_strokes(driver, view, result["width"], result["height"])
     return RefineReport(result["width"], result["height"], strokes,
-                        f"{box_side}x{box_side}", seconds, round(wall, 3))
+                        f"{box_side}x{box_side}", seconds, round(wall, 3), smart)
+
+
+def _timed_smart_strokes(driver: Any, view: dict[str, float], width: int,
+                         height: int) -> list[dict[str, Any]]:
+    """Erase strokes with Smart on, in the fit view: a short one (a tenth of the photo's
+    width) just after switching Smart on, two more short ones, then one across the whole
+    photo (its area is the whole photo: the worst case)."""
+    import time
+
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    ActionChains(driver).send_keys("0").send_keys("e").perform()
+    if not driver.execute_script("return document.getElementById('smart').checked"):
+        ActionChains(driver).send_keys("a").perform()
+
+    def css(x: float, y: float) -> tuple[int, int]:
+        return round(view["left"] + x * width * view["k"]), round(view["top"] + y * height * view["k"])
+
+    out = []
+    for label, x0, x1, y in (("short, first", 0.45, 0.55, 0.5), ("short", 0.45, 0.55, 0.35),
+                             ("short", 0.45, 0.55, 0.65), ("whole width", 0.02, 0.98, 0.5)):
+        driver.execute_script("performance.clearMeasures()")
+        stroke = ActionBuilder(driver)
+        stroke.pointer_action.move_to_location(*css(x0, y)).pointer_down()
+        for i in range(1, 21):
+            stroke.pointer_action.move_to_location(*css(x0 + (x1 - x0) * i / 20, y))
+        stroke.pointer_action.pointer_up()
+        stroke.perform()
+        deadline = time.monotonic() + 120
+        while driver.execute_script("return document.body.dataset.state") != "ready":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the {label} Smart stroke did not finish")
+            time.sleep(0.05)
+        message = driver.find_element("id", "message").text
+        measures = driver.execute_script(
+            "return Object.fromEntries(performance.getEntriesByType('measure')"
+            ".filter((m) => m.name.startsWith('resegment'))"
+            ".map((m) => [m.name, {ms: m.duration, detail: m.detail}]))")
+        if "resegment" not in measures:
+            raise RuntimeError(f"the {label} Smart stroke did not re-segment: {message}")
+        detail = measures["resegment"]["detail"]
+        out.append({"stroke": label, "area_px": detail["area"], "worked_px": detail["worked"],
+                    "total_ms": round(measures["resegment"]["ms"], 1),
+                    **{f"{part}_ms": round(measures[f"resegment:{part}"]["ms"], 1)
+                       for part in ("prepare", "grabcut", "paste")},
+                    "grabcut_own_ms": round(detail["grabCutMs"], 1), "message": message})
+    return out
 
 
 def write_refine(report: RefineReport, out_dir: Path = RESULTS) -> Path:
@@ -523,6 +577,12 @@ def refine_table(report: RefineReport) -> str:
                      f"{s['painted_ms_median']} / {s['painted_ms_p95']} |")
     lines.append(f"box re-run ({report.region_box}): {report.region_s:.2f} s in the engine, "
                  f"{report.region_wall_s:.2f} s from the box to the pasted result")
+    lines += ["", "| Smart stroke | area MP | worked on MP | prepare ms | GrabCut ms (its own) "
+              "| paste ms | pointerup → applied ms |", "|---|---|---|---|---|---|---|"]
+    for s in report.smart_strokes:
+        lines.append(f"| {s['stroke']} | {s['area_px'] / 1e6:.1f} | {s['worked_px'] / 1e6:.2f} | "
+                     f"{s['prepare_ms']} | {s['grabcut_ms']} ({s['grabcut_own_ms']}) | "
+                     f"{s['paste_ms']} | {s['total_ms']} |")
     return "\n".join(lines)
 
 

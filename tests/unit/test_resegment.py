@@ -2,7 +2,8 @@
 OpenCV.js on small synthetic photos with known answers: a background stroke across
 part of a wrongly kept patch removes the whole patch and nothing of the subject; a
 Restore stroke brings back a wrongly dropped part; the seams and the side the stroke
-does not claim never change; the flips reach the mask exactly where they are."""
+does not claim never change. (The flips reach the mask by canvas compositing in the
+Refine page: tests/browser/test_refine.py checks them there, to the byte.)"""
 
 from __future__ import annotations
 
@@ -154,23 +155,3 @@ def test_nothing_to_claim_is_no_work(opencv_js):
     stroke = np.zeros((H, W), np.uint8)
     stroke[10:14, 10:20] = 255
     assert resegment(opencv_js, rgba, np.zeros((H, W), np.uint8), stroke, erase=True) is None
-
-
-def test_flips_change_the_mask_only_where_they_are(opencv_js):
-    mask = np.zeros((4, 4, 4), np.uint8)
-    mask[..., 3] = [[255, 200, 100, 0]] * 4
-    flip = np.zeros((4, 4, 4), np.uint8)
-    flip[1:3, :, 3] = [255, 128, 255, 255]
-    out = run_js(opencv_js, """
-        const erased = Uint8Array.from(mask); const restored = Uint8Array.from(mask);
-        const n = R.applyFlips(erased, flip, true);
-        const m = R.applyFlips(restored, flip, false);
-        return { erased: [...erased], n, restored: [...restored], m };
-    """, mask=mask, flip=flip)
-    erased = np.array(out["erased"], np.uint8).reshape(4, 4, 4)[..., 3]
-    restored = np.array(out["restored"], np.uint8).reshape(4, 4, 4)[..., 3]
-    untouched = np.ones((4, 4), bool)
-    untouched[1:3] = False
-    assert np.array_equal(erased[untouched], mask[..., 3][untouched])
-    assert erased[1].tolist() == [0, 100, 0, 0] and out["n"] == 6
-    assert restored[1].tolist() == [255, 228, 255, 255] and out["m"] == 6
