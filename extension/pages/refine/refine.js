@@ -524,9 +524,9 @@ function dropPointerWork() {
 // frame: one stroke across a wrongly kept patch of background removes the whole
 // patch. The area is the stroke's box grown by its own extent (at least AROUND of
 // the image's longer side), worked on at most RESEGMENT_PIXELS (GrabCut sees about
-// three times that with its extra rows: ~0.3 s for its 2 iterations in Node here,
-// against ~0.6 s at 0.1 MP and 3 iterations, with the same changes to within the
-// scale; see docs/BENCHMARKS.md); the changes are scaled back up smoothly and
+// three times that with its extra rows; 0.5-1 s in the browser here, see
+// docs/BENCHMARKS.md: at 0.06 MP the wider soft edge of the scaled-up changes left
+// 2 % of a removed disc faintly kept); the changes are scaled back up smoothly and
 // applied to the full-size mask, stroke and changes one undo step. Pixels GrabCut
 // leaves alone stay exactly as they were. The claimed side's colours elsewhere are
 // sampled from the whole image at ELSEWHERE_PIXELS.
