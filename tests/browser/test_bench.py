@@ -58,5 +58,8 @@ def test_refine_bench_smoke_run(extension_dir, tmp_path):
     assert set(report.strokes) == {"fit", "100 %", "400 %"}
     assert all(s["painted_ms_median"] > 0 for s in report.strokes.values())
     assert report.region_s > 0 and report.region_wall_s >= report.region_s
+    assert [s["stroke"] for s in report.smart_strokes][-1] == "whole width"
+    assert all(s["grabcut_ms"] >= s["grabcut_own_ms"] > 0 for s in report.smart_strokes)
     assert json.loads(bench.write_refine(report, tmp_path).read_text())["width"] == report.width
     assert "box re-run (200x200)" in bench.refine_table(report)
+    assert "| whole width | 1.0 |" in bench.refine_table(report)
