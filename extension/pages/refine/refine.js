@@ -524,7 +524,7 @@ function dropPointerWork() {
 // frame: one stroke across a wrongly kept patch of background removes the whole
 // patch. The area is the stroke's box grown by its own extent (at least AROUND of
 // the image's longer side), worked on at most RESEGMENT_PIXELS (GrabCut sees about
-// three times that with its extra rows; 0.5-1 s in the browser here, see
+// three times that with its extra rows; 0.25-1.4 s in the browser here, by content, see
 // docs/BENCHMARKS.md: at 0.06 MP the wider soft edge of the scaled-up changes left
 // 2 % of a removed disc faintly kept); the changes are scaled back up smoothly and
 // applied to the full-size mask, stroke and changes one undo step. Pixels GrabCut
