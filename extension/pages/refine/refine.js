@@ -646,7 +646,9 @@ function claimedElsewhere(area, erase) {
   const k = Math.min(1, Math.sqrt(ELSEWHERE_PIXELS / (state.width * state.height)));
   const [w, h] = [Math.max(1, Math.round(state.width * k)), Math.max(1, Math.round(state.height * k))];
   const whole = WHOLE();
-  const photo = readScaled(state.source, whole, w, h);
+  // The photo never changes: scaled once per page (on 24 MP a whole-photo drawImage).
+  state.sourceSmall ??= readScaled(state.source, whole, w, h);
+  const photo = state.sourceSmall;
   const alpha = readScaled(state.mask, whole, w, h);
   const out = [];
   for (let y = 0; y < h; y++) {
