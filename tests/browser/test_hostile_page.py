@@ -66,8 +66,18 @@ def content_script_world(browser, page_url: str):
     import websocket
 
     address = browser.driver.capabilities["goog:chromeOptions"]["debuggerAddress"]
-    with urllib.request.urlopen(f"http://{address}/json/list", timeout=10) as reply:
-        target = next(t for t in json.load(reply) if t.get("url") == page_url and t["type"] == "page")
+    # DevTools' list can lag the navigation chromedriver just waited for (seen once in
+    # CI on a loaded machine): ask again for a while before calling the tab missing.
+    deadline, target, seen = time.monotonic() + 15, None, []
+    while target is None and time.monotonic() < deadline:
+        with urllib.request.urlopen(f"http://{address}/json/list", timeout=10) as reply:
+            listed = json.load(reply)
+        seen = [(t.get("type"), t.get("url")) for t in listed]
+        target = next((t for t in listed if t.get("url") == page_url and t["type"] == "page"),
+                      None)
+        if target is None:
+            time.sleep(0.25)
+    assert target is not None, f"the page's tab is not in DevTools' list: {seen}"
     ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=30, suppress_origin=True)
     ws.send(json.dumps({"id": 1, "method": "Runtime.enable"}))
     deadline = time.monotonic() + 10
@@ -103,10 +113,11 @@ def test_the_content_script_world_cannot_drive_the_extension(browser, page_serve
     finished = browser.remove(image_server.url("chelsea.jpg"), "fast")  # a real result to ask for
     job_id = finished.result["job"]
     driver.switch_to.new_window("tab")
-    page = page_server.url("index.html")
+    page = page_server.url("index.html?for=content-script-world")
     driver.get(page)
-    ws, world = content_script_world(browser, page)
+    ws = None
     try:
+        ws, world = content_script_world(browser, page)
         assert evaluate_in(ws, world, "typeof chrome.runtime.sendMessage") == "function"
         jobs_before = browser.worker_evaluate(
             "chrome.storage.session.get(null).then((o) => Object.keys(o).filter((k) => k.startsWith('job:')).length)")
@@ -132,6 +143,7 @@ def test_the_content_script_world_cannot_drive_the_extension(browser, page_serve
             "chrome.storage.session.get(null).then((o) => Object.keys(o).filter((k) => k.startsWith('job:')).length)"
         ) == jobs_before, "a job was stored"
     finally:
-        ws.close()
+        if ws is not None:
+            ws.close()
         driver.close()
         driver.switch_to.window(browser.home)

@@ -40,7 +40,7 @@ def test_image_under_overlay_and_css_background(browser, page_server, image_serv
     driver = browser.driver
     driver.switch_to.new_window("tab")
     page_tab = driver.current_window_handle
-    page = page_server.url("index.html")
+    page = page_server.url("index.html?for=overlay")
     driver.get(page)
     found = {}
     for element_id, expected in (("overlay", "coffee.jpg"), ("bg", "chelsea.jpg")):
@@ -108,7 +108,7 @@ def test_the_registered_context_menu_handler_runs_a_job(browser, page_server, im
     driver = browser.driver
     driver.switch_to.new_window("tab")
     page_tab = driver.current_window_handle
-    page = page_server.url("index.html")
+    page = page_server.url("index.html?for=context-menu-handler")
     driver.get(page)
     registered = browser.worker_evaluate(
         "chrome.contextMenus.onClicked.hasListener(self.onContextMenuClicked)")
@@ -150,7 +150,7 @@ def test_right_clicks_in_a_row_share_one_batch_view(browser, page_server, image_
     opens a result tab of its own again."""
     driver = browser.driver
     driver.switch_to.new_window("tab")
-    page = page_server.url("index.html")
+    page = page_server.url("index.html?for=right-clicks-in-a-row")
     driver.get(page)
     names = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg"]
     before = set(browser.page_targets())
@@ -199,7 +199,7 @@ def test_ten_right_clicks_within_two_seconds_all_finish(browser, page_server, im
     names = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg"] * 3 + ["chelsea.jpg"]
     driver = browser.driver
     driver.switch_to.new_window("tab")
-    page = page_server.url("index.html")
+    page = page_server.url("index.html?for=ten-right-clicks")
     driver.get(page)
     before = set(browser.page_targets())
     infos = [{"menuItemId": "cutout-image", "frameId": 0, "pageUrl": page,
