@@ -77,7 +77,7 @@ def resegment(opencv_js, rgba, alpha, stroke, erase, seams=None, elsewhere=None)
           erase: {json.dumps(erase)}, seams: {json.dumps(seams)}, elsewhere }});
         if (!input) return null;
         const fg = R.grabCut(cv, input, {W});
-        return {{ fg: [...fg], flips: [...R.flipsFrom(fg, alpha, {json.dumps(erase)})],
+        return {{ fg: [...fg], flips: [...R.flipsFrom(fg, alpha, {json.dumps(erase)}, stroke, {W})],
                  rows: input.rows, claimed: input.claimed }};
     """, rgba=rgba, alpha=alpha, stroke=stroke, elsewhere=elsewhere)
     if out is None:
@@ -99,6 +99,26 @@ def test_a_background_stroke_removes_the_whole_patch(opencv_js):
     assert not out["flips"][disc].any()
     # The stroke's colours are repeated once per pixel of the area; nothing elsewhere.
     assert out["rows"] == 2 * H
+
+
+def test_only_what_the_stroke_reaches_changes(opencv_js):
+    """GrabCut judges by colour: a second patch of the same colour that does not touch
+    the stroked one is labelled background too, but only the stroked patch changes
+    (the other may be the subject's own colour somewhere the person did not mean)."""
+    rgba, alpha, disc, patch = scene()
+    other = np.zeros((H, W), bool)
+    other[70:84, 60:74] = True  # the same green, apart from the patch and the disc
+    rgba = rgba.copy()
+    rgba[other] = rgba[patch][: other.sum()]
+    alpha = np.where(other, 255, alpha).astype(np.uint8)
+    stroke = np.zeros((H, W), np.uint8)
+    stroke[38:42, 14:30] = 255
+    alpha = np.where(stroke > 0, 0, alpha).astype(np.uint8)
+    out = resegment(opencv_js, rgba, alpha, stroke, erase=True)
+    assert out["fg"][other].mean() < 0.5, "GrabCut kept the other patch: the test shows nothing"
+    assert out["flips"][patch & (stroke == 0)].mean() > 0.98 * 255
+    assert not out["flips"][other].any(), "a patch the stroke does not reach changed"
+    assert not out["flips"][disc].any()
 
 
 def test_a_patch_alone_in_the_area_goes_when_the_subject_is_known_elsewhere(opencv_js):

@@ -604,8 +604,9 @@ async function resegmentAround(stroke) {
       marks.arc(x, y, r, 0, 2 * Math.PI);
       marks.fill();
     }
+    const strokeMask = channel(marks.getImageData(0, 0, w, h).data);
     const input = grabCutInput({ rgba: readScaled(state.source, area, w, h), alpha,
-      stroke: channel(marks.getImageData(0, 0, w, h).data), width: w, height: h, erase,
+      stroke: strokeMask, width: w, height: h, erase,
       seams: { left: area.x0 > 0, top: area.y0 > 0, right: area.x1 < state.width, bottom: area.y1 < state.height },
       elsewhere: claimedElsewhere(area, erase) });
     const prepared = performance.now();
@@ -613,7 +614,8 @@ async function resegmentAround(stroke) {
     if (input) {
       const { fg, ms } = await grabCutRemote(input, w);
       const answered = performance.now();
-      changed = pasteFlips(area, flipsFrom(fg, alpha, erase), w, h, erase, stroke.edit);
+      changed = pasteFlips(area, flipsFrom(fg, alpha, erase, strokeMask, w), w, h, erase,
+        stroke.edit);
       measureResegment({ started, prepared, answered, grabCutMs: ms, area: aw * ah, worked: w * h });
     }
     commit(stroke.edit);
