@@ -12,7 +12,8 @@
 // GrabCut learns one colour model per side from the labels. Seeded by the mask
 // alone, a wrongly kept patch trains the subject's model, and a stroke of a few
 // hundred pixels hardly moves the other one: the patch stays. So two kinds of fixed
-// rows are added below the area (never shown, cut off the answer):
+// rows are added below the area; they shape the colour models only (the graph cut
+// then runs on the area alone, see grabCut):
 // - the stroke's colours, repeated as many times as the area has pixels: in the
 //   stroke's side's model they then weigh at least half;
 // - colours of the claimed side from elsewhere in the image (for Erase: the subject
@@ -23,7 +24,6 @@
 
 // cv.grabCut's mask values.
 export const GC = Object.freeze({ BGD: 0, FGD: 1, PR_BGD: 2, PR_FGD: 3 });
-export const ITERATIONS = 2;
 const RING = 2;  // px along an area's seam that keep their label
 
 // The GrabCut image and labels for an area of `width` × `height` px:
@@ -93,16 +93,28 @@ function dither(bytes) {
 
 // Run GrabCut (OpenCV.js `cv`) on grabCutInput's answer for an area `width` px wide;
 // returns one byte per px of the area itself: 1 foreground, 0 background.
-export function grabCut(cv, { image, labels, rows, height }, width, iterations = ITERATIONS) {
+// Two steps: the colour models from every row (GrabCut's k-means start, no
+// iteration), then one graph cut of the area alone with those models frozen
+// (GC_EVAL_FREEZE_MODEL). Measured against 2 full iterations on the tall input
+// (bench/smart_stroke_quality.py, 12 areas, Node): half the time (median 171 against
+// 325 ms, worst 200 against 389), the patch removed the same (98.2 against 98.5 %),
+// less of the subject taken (3.9 against 5.5 %). Re-learning the models from the
+// area's own new labels is what let later iterations eat into a subject that shares
+// the patch's colours, and the weighting rows no longer enter the graph (where their
+// first row was coupled to the area's bottom one).
+export function grabCut(cv, { image, labels, rows, height }, width) {
   const mats = [];
   const mat = (m) => { mats.push(m); return m; };
   try {
-    const img = mat(cv.matFromArray(rows, width, cv.CV_8UC3, image));
-    const mask = mat(cv.matFromArray(rows, width, cv.CV_8UC1, labels));
     const bgd = mat(new cv.Mat());
     const fgd = mat(new cv.Mat());
-    cv.grabCut(img, mask, new cv.Rect(0, 0, width, rows), bgd, fgd, iterations, cv.GC_INIT_WITH_MASK);
-    const fg = new Uint8Array(width * height);  // the extra rows are left out
+    const tall = mat(cv.matFromArray(rows, width, cv.CV_8UC3, image));
+    const tallMask = mat(cv.matFromArray(rows, width, cv.CV_8UC1, labels));
+    cv.grabCut(tall, tallMask, new cv.Rect(0, 0, width, rows), bgd, fgd, 0, cv.GC_INIT_WITH_MASK);
+    const img = mat(cv.matFromArray(height, width, cv.CV_8UC3, image.subarray(0, width * height * 3)));
+    const mask = mat(cv.matFromArray(height, width, cv.CV_8UC1, labels.subarray(0, width * height)));
+    cv.grabCut(img, mask, new cv.Rect(0, 0, width, height), bgd, fgd, 1, cv.GC_EVAL_FREEZE_MODEL);
+    const fg = new Uint8Array(width * height);
     for (let i = 0; i < fg.length; i++) fg[i] = mask.data[i] & 1;  // FGD 1, PR_FGD 3
     return fg;
   } finally {
