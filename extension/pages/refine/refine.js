@@ -523,10 +523,10 @@ function dropPointerWork() {
 // the area around it with GrabCut (lib/resegment.js) in the sandboxed segmenter
 // frame: one stroke across a wrongly kept patch of background removes the whole
 // patch. The area is the stroke's box grown by its own extent (at least AROUND of
-// the image's longer side), worked on at most RESEGMENT_PIXELS (GrabCut sees about
-// three times that with its extra rows; 0.25-1.4 s in the browser here, by content, see
-// docs/BENCHMARKS.md: at 0.06 MP the wider soft edge of the scaled-up changes left
-// 2 % of a removed disc faintly kept); the changes are scaled back up smoothly and
+// the image's longer side), worked on at most RESEGMENT_PIXELS (0.25-0.8 s from
+// pointerup to applied on a 24 MP photo here, by content, see docs/BENCHMARKS.md; at
+// 0.06 MP the wider soft edge of the scaled-up changes left 2 % of a removed disc
+// faintly kept); the changes the stroke reaches are scaled back up smoothly and
 // applied to the full-size mask, stroke and changes one undo step. Pixels GrabCut
 // leaves alone stay exactly as they were. The claimed side's colours elsewhere are
 // sampled from the whole image at ELSEWHERE_PIXELS.
