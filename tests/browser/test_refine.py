@@ -422,6 +422,52 @@ def test_zoom_and_pan_keep_strokes_on_their_pixels(browser, image_server):
         close(driver, browser)
 
 
+def test_the_status_message_stays_in_view_when_panned(browser, image_server):
+    """Zoomed to 400 % and panned to the far corner with Space+drag, a click of Keep
+    subject on the background says what to do, and that message shows inside the
+    window, not at the bottom of the scrolled-away stage."""
+    driver = open_result(browser, image_server.url("coffee.jpg"))
+    try:
+        alpha = decode(download_bytes(driver))[..., 3]
+        open_refine(driver)
+        ActionChains(driver).send_keys("1").send_keys("+").send_keys("+").perform()
+        geometry = ("const v = document.getElementById('view').getBoundingClientRect(),"
+                    " s = document.getElementById('stage'), f = s.getBoundingClientRect();"
+                    "return {left: v.left, top: v.top, width: v.width, height: v.height,"
+                    " stage: f.toJSON(), scrollTop: s.scrollTop,"
+                    " level: document.getElementById('zoom-level').textContent};")
+        assert driver.execute_script(geometry)["level"] == "400 %"
+        for _ in range(12):  # drag the photo up and left: the stage scrolls to its far corner
+            el = driver.find_element("id", "view")
+            ActionChains(driver).key_down(" ").move_to_element(el).click_and_hold() \
+                .move_by_offset(-250, -180).release().key_up(" ").perform()
+        g = driver.execute_script(geometry)
+        assert g["scrollTop"] > 2 * g["stage"]["height"], g
+        # A background pixel (transparent around it) in the visible part of the stage.
+        sx, sy = g["width"] / alpha.shape[1], g["height"] / alpha.shape[0]
+        clear = sliding_window_view(np.pad(alpha, 4, constant_values=255), (9, 9)).max(axis=(2, 3)) == 0
+        ys, xs = np.nonzero(clear)
+        cx, cy = g["left"] + (xs + 0.5) * sx, g["top"] + (ys + 0.5) * sy
+        stage = g["stage"]
+        inside = ((cx > stage["left"] + 20) & (cx < stage["right"] - 20)
+                  & (cy > stage["top"] + 20) & (cy < stage["bottom"] - 60))
+        assert inside.any(), "no background in view: the test shows nothing"
+        k = np.nonzero(inside)[0][0]
+        ActionChains(driver).send_keys("k").perform()
+        actions = ActionBuilder(driver)
+        actions.pointer_action.move_to_location(int(cx[k]), int(cy[k])).click()
+        actions.perform()
+        box = driver.execute_script(
+            "const m = document.getElementById('message'); const r = m.getBoundingClientRect();"
+            "return {text: m.textContent, top: r.top, bottom: r.bottom, height: r.height,"
+            " inner: innerHeight};")
+        assert "Click on a part of the cut-out" in box["text"], box
+        assert box["height"] > 0 and stage["top"] <= box["top"] and box["bottom"] <= min(
+            stage["bottom"], box["inner"]), (box, stage)
+    finally:
+        close(driver, browser)
+
+
 def test_pinch_zooms_about_the_fingers_and_paints_nothing(browser, image_server):
     """Two fingers (real touch events through CDP) pinch Refine's canvas: the first
     finger's brush dab is taken back when the second lands, spreading them zooms in
