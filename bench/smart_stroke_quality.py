@@ -14,7 +14,7 @@ planted error fixed, the share of the other side changed with it (Erase: of the
 subject; Restore: of the background) and GrabCut's ms (Node; the browser takes about
 1.7x).
 
-    python bench/smart_stroke_quality.py [--out bench/results/<date>-smart-stroke.json]
+    python bench/smart_stroke_quality.py [--photos N] [--out bench/results/<date>-smart-stroke.json]
 """
 
 from __future__ import annotations
@@ -102,13 +102,12 @@ def _planted(alpha: np.ndarray, rgba: np.ndarray, rng: np.random.Generator, eras
     return cases
 
 
-def make_areas(folder: Path) -> list[dict]:
+def make_areas(folder: Path, model: Path, limit: int | None = None) -> list[dict]:
     from cutout.native.pipeline import load_rgba, predict_alpha
     from cutout.toolchain.quantize import calibration_photos
 
-    model = ROOT / "build" / "models" / "isnet.onnx"  # written by `invoke build`
     photos = []
-    for photo in calibration_photos():
+    for photo in calibration_photos()[:limit]:
         rgba = load_rgba(str(photo))
         if rgba.shape[0] >= H and rgba.shape[1] >= W:
             photos.append((photo.stem, rgba, predict_alpha(str(model), rgba)))
@@ -121,15 +120,13 @@ def make_areas(folder: Path) -> list[dict]:
     return cases
 
 
-def main() -> None:
+def measure(model: Path, limit: int | None = None) -> tuple[list[dict], dict]:
+    """Rows per area and a summary per stroke kind, on the first `limit` photos."""
     from cutout.toolchain.vendor import OPENCV_JS
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        make_areas(folder)
+        make_areas(folder, model, limit)
         (opencv,) = OPENCV_JS.vendor(folder / "opencv")
         script = NODE_EVAL % {"resegment": json.dumps(RESEGMENT.as_uri()),
                               "opencv": json.dumps(str(opencv)), "w": W, "h": H,
@@ -137,9 +134,6 @@ def main() -> None:
         done = subprocess.run(["node", "--input-type=module"], input=script, text=True,
                               capture_output=True, timeout=600, check=True)
     rows = json.loads(done.stdout)
-    for r in rows:
-        print(f"{r['area']:>30}  planted error fixed {100 * r['fixed']:5.1f} %  other side "
-              f"changed {100 * r['collateral']:5.1f} %  {r['grabcut_ms']:5.0f} ms")
     summary = {}
     for kind in ("erase", "restore"):
         of = [r for r in rows if r["stroke"] == kind]
@@ -151,6 +145,21 @@ def main() -> None:
             "collateral_max": float(np.max([r["collateral"] for r in of])),
             "grabcut_ms_median": float(np.median([r["grabcut_ms"] for r in of])),
         }
+    return rows, summary
+
+
+def main() -> None:
+    from cutout.toolchain.build import MODELS_DIR
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--photos", type=int, default=None, help="only the first N photos")
+    args = parser.parse_args()
+    # Native ISNet as `invoke build` writes it.
+    rows, summary = measure(MODELS_DIR / "isnet.onnx", args.photos)
+    for r in rows:
+        print(f"{r['area']:>30}  planted error fixed {100 * r['fixed']:5.1f} %  other side "
+              f"changed {100 * r['collateral']:5.1f} %  {r['grabcut_ms']:5.0f} ms")
     print(json.dumps(summary, indent=1))
     if args.out:
         args.out.write_text(json.dumps({"date": datetime.now(timezone.utc).isoformat(
