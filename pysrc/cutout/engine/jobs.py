@@ -114,8 +114,7 @@ class JobRunner:
             feed_h, feed_w = _feed_size(info, mode, width, height)
             feed = await self._resize(pixels, width, height, feed_w, feed_h)
             plan, _ = await self.device.plan("auto")
-            model, mask, _, _ = await self._infer(job, mode, plan, feed, feed_w, feed_h,
-                                                  info.dynamic, {}, [])
+            model, mask, _, _ = await self._infer(job, mode, plan, feed, feed_w, feed_h, {}, [])
             png = await self._compose(pixels, width, height, mask, feed_w, feed_h)
         if self._region_url:
             _js.revoke_blob_url(self._region_url)
@@ -212,7 +211,7 @@ class JobRunner:
             timings["decode"] = t2 - t1
 
             model, mask, cutout, gave_up = await self._infer(job, mode, plan, feed, feed_w,
-                                                             feed_h, info.dynamic, timings, notes)
+                                                             feed_h, timings, notes)
             if gave_up:
                 fallback = gave_up
                 notes.append(gave_up)
@@ -298,7 +297,7 @@ class JobRunner:
             raise errors.undecodable(content_type) from None
 
     async def _infer(self, job: Job, mode: modes.Mode, plan: list[str], feed: Any, width: int,
-                     height: int, dynamic: bool, timings: dict[str, float],
+                     height: int, timings: dict[str, float],
                      notes: list[str]) -> tuple[Any, Any, Any, str]:
         """Run on the first backend of `plan` that works: (model, alpha, cutout RGBA, why
         WebGPU was given up, or ""). A WebGPU failure of any kind (session creation, the run, a
@@ -308,7 +307,7 @@ class JobRunner:
             start = _js.now_ms()
             try:
                 model, mask, cutout, run_start = await self._infer_on(
-                    job, mode, backend, feed, width, height, dynamic, notes)
+                    job, mode, backend, feed, width, height, notes)
             except (_js.JsError, TimeoutError) as e:
                 if backend == tiers.WASM:
                     raise
@@ -328,7 +327,7 @@ class JobRunner:
         return job.webgpu_timeout_ms or tiers.WEBGPU_RUN_TIMEOUT_MS
 
     async def _infer_on(self, job: Job, mode: modes.Mode, backend: str, feed: Any,
-                        width: int, height: int, dynamic: bool,
+                        width: int, height: int,
                         notes: list[str]) -> tuple[Any, Any, Any, float]:
         """Load `mode`'s model on `backend` and run it on the model-sized `feed`; returns
         (model, alpha, cutout RGBA, time the run started). WebGPU runs are bounded by a timeout."""
@@ -346,7 +345,9 @@ class JobRunner:
         await _js.next_task()
         started = _js.now_ms()
         feeds = {"rgba": _js.uint8_tensor(feed, [1, height, width, 4])}
-        if dynamic:
+        # The file that runs decides (Balanced's WASM file is fixed at 1024², its WebGPU
+        # file takes any size); a fixed graph resizes any feed to its own size inside.
+        if model.info.dynamic:
             feeds["size"] = _js.int32_tensor([height, width])
         outputs = await self._run_model(job, model, backend, feeds, ["alpha", "cutout"])
         alpha, cutout = outputs.alpha.data, outputs.cutout.data
