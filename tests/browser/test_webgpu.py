@@ -122,10 +122,10 @@ def test_model_on_webgpu_and_wasm_agrees_with_native(gpu_browser, image_server, 
     from cutout.modes import get_mode, pipeline_options
     from cutout.native.pipeline import load_rgba, predict_alpha
     from cutout.toolchain.build import MODELS_DIR
-    from cutout.toolchain.models import MANIFEST_PATH
+    from cutout.toolchain.models import load_manifest
 
     photo = load_rgba(image_server.folder / "astronaut.jpg")
-    dynamic = {e["id"]: e["dynamic"] for e in json.loads(MANIFEST_PATH.read_text())["models"]}
+    dynamic = {e.id: e.dynamic for e in load_manifest()}
     runs = {}
     for backend in ("webgpu", "wasm"):
         # A file fixed at its own size (Balanced's on WASM, 1024²) runs any feed at that
