@@ -27,8 +27,13 @@ def session_options(backend: str, keep_qdq: bool = False) -> dict[str, object]:
 # The bundled pixel graphs the engine always uses: offscreen.js creates their
 # sessions while Pyodide boots.
 RESIZE_GRAPH = "models/resize.onnx"
-COMPOSE_GRAPH = "models/compose.onnx"
-PRELOADED_GRAPHS = (RESIZE_GRAPH, COMPOSE_GRAPH)
+# The export, in three graphs so that it runs in strips of photo rows (cutout.strips):
+# the photo shrunk to the mask's size, the fields there, then the cut-out strip by strip.
+COMPOSE_DOWNSCALE_GRAPH = "models/compose-downscale.onnx"
+COMPOSE_FIELDS_GRAPH = "models/compose-fields.onnx"
+COMPOSE_STRIP_GRAPH = "models/compose-strip.onnx"
+PRELOADED_GRAPHS = (RESIZE_GRAPH, COMPOSE_DOWNSCALE_GRAPH, COMPOSE_FIELDS_GRAPH,
+                    COMPOSE_STRIP_GRAPH)
 
 # Cache Storage bucket of downloaded models (the engine writes it, the options page clears it).
 MODEL_CACHE = "cutout-models-v1"
@@ -40,11 +45,9 @@ ENGINE_CACHE = "cutout-engine-v1"
 # header before decoding when the format is known (engine/imagesize.py), else
 # after decoding (a 16k x 16k RGBA bitmap is 1 GiB; composing needs as much again).
 MAX_PIXELS = 200_000_000
-# The compose graph (edge refinement, colour decontamination at full size) peaks at
-# ~80 bytes per photo pixel in onnxruntime's CPU EP (measured: 12 MP, +0.97 GB); in
-# the 4 GB WASM heap beside a model, 16 MP (~1.3 GB) is the most that is safe. Larger
-# photos get the mask stretched by canvas.
-MAX_COMPOSE_PIXELS = 16_000_000
+# Refine's "Re-run on a box" refuses boxes larger than this: the point is more of the
+# model's pixels on a part (a hand, hair), and a box this large is most of a photo.
+MAX_REGION_PIXELS = 16_000_000
 
 # The chosen image must arrive within this time, and be at most this large: a server
 # that never finishes gets a message and a "Try again" instead of a spinner forever.

@@ -1,6 +1,6 @@
-"""The exported PNG: the compose graph in the real extension makes the same full-size
-cut-out as the native pipeline (refined edge, decontaminated soft-edge colours), and
-photos above its limit still come out whole with a note.
+"""The exported PNG: the compose graphs in the real extension make the same full-size
+cut-out as the native pipeline (refined edge, decontaminated soft-edge colours), at
+every size: they run in strips of rows.
 
 The compose graph's quality against known answers is tested natively
 (tests/unit/test_compose.py); here, that the extension really runs it."""
@@ -58,17 +58,28 @@ def test_full_size_export_matches_the_native_compose(browser, image_server):
     assert np.abs(ours[..., :3][opaque].astype(int) - photo[..., :3][opaque]).max() <= 2
 
 
-def test_a_photo_above_the_compose_limit_comes_out_whole(browser, image_server, png_alpha):
-    from cutout.modes import MAX_COMPOSE_PIXELS
+def test_a_17_mp_photo_gets_refined_edges_too(browser, image_server):
+    """Above 16 MP the export used to fall back to a plain stretched mask (the one-call
+    compose graph did not fit the WASM heap); in strips, every size is refined, and the
+    extension's cut-out is the native one."""
+    from cutout.native.pipeline import load_rgba, predict_cutout
+    from cutout.toolchain.build import MODELS_DIR
 
     path = image_server.folder / "wide-17mp.jpg"
     Image.open(image_server.folder / "coffee.jpg").convert("RGB").resize(
         (4800, 3600), Image.Resampling.BILINEAR).save(path, quality=85)
-    assert 4800 * 3600 > MAX_COMPOSE_PIXELS
     outcome = browser.remove(image_server.url(path.name), "fast")
     assert outcome.state == "done", outcome.error
-    assert any("Edges refined up to 16 MP" in n for n in outcome.result["notes"]), \
-        outcome.result["notes"]
-    alpha = png_alpha(outcome.png)
-    assert alpha.shape == (3600, 4800)
-    assert 0.05 < (alpha >= 128).mean() < 0.95
+    assert not any("stretched" in n for n in outcome.result["notes"]), outcome.result["notes"]
+    ours = decode_rgba(outcome.png)
+    assert ours.shape == (3600, 4800, 4)
+    native = predict_cutout(MODELS_DIR / "u2netp.onnx", load_rgba(path))
+    a, b = ours[..., 3], native[..., 3]
+    fa, fb = a >= 128, b >= 128
+    assert 0.05 < fb.mean() < 0.95
+    assert (fa & fb).sum() / (fa | fb).sum() >= 0.99
+    assert np.abs(a.astype(float) - b).mean() / 255 <= 0.01
+    # Refined, not stretched: the soft band is the guided filter's (thin, following the
+    # photo), and where both are opaque the colours are the photo's.
+    opaque = (a == 255) & (b == 255)
+    assert np.abs(ours[..., :3][opaque].astype(int) - native[..., :3][opaque]).max() <= 2

@@ -1,4 +1,8 @@
-"""The compose graph (toolchain/compose.py) on known-answer composites.
+"""The compose graphs (toolchain/compose.py) on known-answer composites.
+
+What ships runs in strips of photo rows (cutout.strips: downscale, fields, strip
+graphs) through the native pipeline's `compose`, exactly as the engine does; the
+one-call `compose_model` is the reference the strips must reproduce.
 
 Synthetic 4000x3000 photos I = a F + (1 - a) B over a textured background, with the
 true alpha a and foreground colour F known at every pixel; the mask fed to the graph
@@ -17,7 +21,9 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
-from cutout.toolchain.compose import COMPOSE_FILE, OUTPUT, compose_bytes, compose_model
+from cutout.native.pipeline import compose
+from cutout.toolchain.compose import (OUTPUT, STRIP_FILES, compose_bytes, compose_model,
+                                      downscale_model, fields_model, strip_graphs, strip_model)
 from cutout.toolchain.fuse import MIN_IR_VERSION, MIN_OPSET
 
 H, W = 3000, 4000
@@ -27,7 +33,7 @@ WEBGPU_OPS = {
     "Cast", "Resize", "AveragePool", "Mul", "Add", "Sub", "Div", "Clip", "Transpose", "Concat",
     "Slice", "Shape", "ReduceMean", "Max", "Min", "Reshape", "Unsqueeze", "Squeeze", "Gather",
     "Sqrt", "Where", "Greater", "Less", "Equal", "ConstantOfShape", "Expand", "Split", "Pow",
-    "Neg", "Abs", "Relu", "Sigmoid",
+    "Neg", "Abs", "Relu", "Sigmoid", "Floor", "Range",
 }
 
 
@@ -200,10 +206,11 @@ def compose_session() -> ort.InferenceSession:
 
 
 @pytest.fixture(scope="module", params=["sharp", "hair"])
-def case(request, compose_session):
-    """One composite, run once through the compose graph and the bilinear stretch."""
+def case(request):
+    """One composite, run once through the compose graphs (as shipped) and the bilinear
+    stretch."""
     rgba, alpha, fg, mask = synthetic(request.param)
-    out = run_compose(compose_session, rgba, mask)
+    out = compose(rgba, mask)
     stretched = session(bilinear_model()).run(None, {"rgba": rgba[None], "alpha": mask[None]})[0]
     soft = (alpha > 1e-3) & (alpha < 1 - 1e-3)
     return dict(name=request.param, rgba=rgba, alpha=alpha, fg=fg, mask=mask, out=out,
@@ -265,11 +272,28 @@ def test_clear_background_and_interior_stay_clear(case):
     ((200, 6000), (1024, 1024)),  # a panorama under a square mask: longer only across
 ])
 def test_odd_sizes(compose_session, photo_hw, mask_hw):
+    """Any sizes, in one strip or in strips of a few rows: what one call gives, within
+    a level at a few pixels (float rounding: the strips blend rows, then columns)."""
     rng = np.random.default_rng(1)
     rgba = rng.integers(0, 256, (*photo_hw, 4), dtype=np.uint8)
     mask = rng.integers(0, 256, mask_hw, dtype=np.uint8)
-    out = run_compose(compose_session, rgba, mask)
-    assert out.shape == (*photo_hw, 4) and out.dtype == np.uint8
+    whole = run_compose(compose_session, rgba, mask)
+    for strip_pixels in (10**9, 1000, 37):
+        out = compose(rgba, mask, strip_pixels)
+        assert out.shape == (*photo_hw, 4) and out.dtype == np.uint8
+        diff = np.abs(out.astype(int) - whole)
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, (strip_pixels, diff.max())
+
+
+@pytest.mark.parametrize("strip_pixels", [50_000, 7_919])
+def test_strips_give_what_one_call_gives(compose_session, strip_pixels):
+    """On a photo (the hair composite at 800x600, a 1024 px mask) the strips' cut-out is
+    the one-call graph's, byte for byte, wherever the strips fall (measured: identical)."""
+    rgba, _, _, mask = synthetic("hair", 600, 800)
+    whole = run_compose(compose_session, rgba, mask)
+    out = compose(rgba, mask, strip_pixels)
+    diff = np.abs(out.astype(int) - whole)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-4, diff.max()
 
 
 def test_a_square_mask_larger_than_a_small_photo():
@@ -279,7 +303,7 @@ def test_a_square_mask_larger_than_a_small_photo():
     mask = np.asarray(Image.fromarray(alpha.astype(np.float32), "F").resize((1024, 1024),
                                                                            Image.BILINEAR))
     mask = np.clip(np.floor(mask * 255 + 0.5), 0, 255).astype(np.uint8)
-    out = run_compose(session(compose_bytes()), rgba, mask)
+    out = compose(rgba, mask)
     stretched = session(bilinear_model()).run(None, {"rgba": rgba[None], "alpha": mask[None]})[0]
     band = dilate((alpha > 1e-3) & (alpha < 1 - 1e-3), 3)
     ours = float(np.abs(out[..., 3] / 255.0 - alpha)[band].mean())
@@ -290,28 +314,28 @@ def test_a_square_mask_larger_than_a_small_photo():
 
 
 @pytest.mark.parametrize("fill", [0, 255])
-def test_constant_mask_is_exact(compose_session, fill):
+def test_constant_mask_is_exact(fill):
     rng = np.random.default_rng(2)
     rgba = rng.integers(0, 256, (120, 160, 4), dtype=np.uint8)
     rgba[..., 3] = 255  # an opaque photo (its own alpha multiplies the result)
-    out = run_compose(compose_session, rgba, np.full((30, 40), fill, np.uint8))
+    out = compose(rgba, np.full((30, 40), fill, np.uint8), strip_pixels=2000)
     assert (out[..., 3] == fill).all()
     assert np.array_equal(out[..., :3], rgba[..., :3])
 
 
-def test_the_photos_own_transparency_is_kept(compose_session):
+def test_the_photos_own_transparency_is_kept():
     """A PNG with a transparent border stays transparent there, whatever the mask says."""
     rng = np.random.default_rng(3)
     rgba = rng.integers(0, 256, (120, 160, 4), dtype=np.uint8)
     rgba[..., 3] = 255
     rgba[:20, :, 3] = 0
     rgba[20:40, :, 3] = 128
-    out = run_compose(compose_session, rgba, np.full((30, 40), 255, np.uint8))
+    out = compose(rgba, np.full((30, 40), 255, np.uint8), strip_pixels=2000)
     assert (out[:20, :, 3] == 0).all() and (out[20:40, :, 3] == 128).all()
     assert (out[40:, :, 3] == 255).all()
 
 
-def test_flat_photo_gives_no_nan(compose_session):
+def test_flat_photo_gives_no_nan():
     # A flat guide has zero variance everywhere: the eps terms must keep it finite
     # (a NaN would Cast to 0 and punch holes into the alpha).
     mask = np.zeros((24, 32), np.uint8)
@@ -320,31 +344,34 @@ def test_flat_photo_gives_no_nan(compose_session):
     for value in (0, 255):
         rgba = np.full((96, 128, 4), value, np.uint8)
         rgba[..., 3] = 255
-        out = run_compose(compose_session, rgba, mask)
+        out = compose(rgba, mask, strip_pixels=2000)
         assert out[40, 64, 3] == 255 and out[2, 2, 3] == 0
         assert np.array_equal(out[..., :3][out[..., 3] == 255], rgba[..., :3][out[..., 3] == 255])
 
 
-def test_model_is_valid_and_webgpu_friendly():
-    model = compose_model()
+@pytest.mark.parametrize("build", [compose_model, downscale_model, fields_model, strip_model])
+def test_model_is_valid_and_webgpu_friendly(build):
+    model = build()
     onnx.checker.check_model(model, full_check=True)
     assert model.ir_version == MIN_IR_VERSION
     assert [(o.domain, o.version) for o in model.opset_import] == [("", MIN_OPSET)]
     ops = {n.op_type for n in model.graph.node}
     assert ops <= WEBGPU_OPS, f"ops outside the WebGPU list: {sorted(ops - WEBGPU_OPS)}"
+    outputs = {o.name for o in model.graph.output}
     for n in model.graph.node:
         assert n.name.startswith("compose/"), n.name
-        assert all(o.startswith("compose/") or o == OUTPUT for o in n.output), n.output
+        assert all(o.startswith("compose/") or o in outputs for o in n.output), n.output
         assert n.op_type != "Resize" or (
             {a.name: helper.get_attribute_value(a) for a in n.attribute}.get("antialias", 0) == 0)
     assert all(t.name.startswith("compose/") for t in model.graph.initializer)
     # uint8 only at the edges: the inputs' Casts and the output's.
     casts = [n for n in model.graph.node if n.op_type == "Cast"
              and helper.get_attribute_value(n.attribute[0]) == TensorProto.UINT8]
-    assert [n.output[0] for n in casts] == [OUTPUT]
-    assert COMPOSE_FILE == "compose.onnx"
+    assert [n.output[0] for n in casts] == ([OUTPUT] if OUTPUT in outputs else [])
 
 
 def test_serialization_is_deterministic():
     assert compose_bytes() == compose_bytes()
     assert compose_bytes() != compose_bytes(radius=3)
+    assert strip_graphs() == strip_graphs()
+    assert strip_graphs()[STRIP_FILES["fields"]] != strip_graphs(radius=3)[STRIP_FILES["fields"]]

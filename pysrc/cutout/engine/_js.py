@@ -181,31 +181,49 @@ async def run_session(session: Any, feeds: dict[str, Any], fetch: list[str] | No
     return await session.run(to_js(feeds), to_js(fetch) if fetch else None)
 
 
-async def compose_png(full: Any, cutout_rgba: Any, feed_w: int, feed_h: int) -> Any:
-    """PNG blob of `full` (ImageBitmap, original size) masked by the alpha of `cutout_rgba`.
-
-    The mask (model input size) is stretched onto the original with canvas'
-    bilinear filter and applied with `destination-in`, so the full-resolution
-    photo keeps its pixels and only gains an alpha channel.
-    """
-    mask = js.OffscreenCanvas.new(feed_w, feed_h)
-    pixels = js.Uint8ClampedArray.new(cutout_rgba.buffer, cutout_rgba.byteOffset,
-                                      cutout_rgba.length)
-    mask.getContext("2d").putImageData(js.ImageData.new(pixels, feed_w, feed_h), 0, 0)
-    canvas = js.OffscreenCanvas.new(full.width, full.height)
-    ctx = canvas.getContext("2d")
-    ctx.drawImage(full, 0, 0)
-    ctx.globalCompositeOperation = "destination-in"
-    ctx.drawImage(mask, 0, 0, full.width, full.height)
-    return await canvas.convertToBlob(to_js({"type": "image/png"}))
+def photo_canvas(bitmap: Any) -> Any:
+    """A 2D context holding `bitmap` (kept on the CPU: the compose reads and writes it
+    strip by strip, and the PNG is encoded from it)."""
+    canvas = js.OffscreenCanvas.new(bitmap.width, bitmap.height)
+    ctx = canvas.getContext("2d", to_js({"willReadFrequently": True}))
+    ctx.drawImage(bitmap, 0, 0)
+    return ctx
 
 
-async def png_from_rgba(rgba: Any, width: int, height: int) -> Any:
-    """PNG blob of straight (not premultiplied) RGBA bytes, as ImageData holds them."""
+def read_rows(ctx: Any, first: int, stop: int) -> Any:
+    """Rows [first, stop) of the canvas as straight RGBA bytes (a Uint8Array)."""
+    data = ctx.getImageData(0, first, ctx.canvas.width, stop - first).data
+    return js.Uint8Array.new(data.buffer, data.byteOffset, data.length)
+
+
+def write_rows(ctx: Any, rgba: Any, first: int) -> None:
+    """Straight RGBA bytes (whole rows) into the canvas from row `first` on."""
+    width = int(ctx.canvas.width)
     pixels = js.Uint8ClampedArray.new(rgba.buffer, rgba.byteOffset, rgba.length)
-    canvas = js.OffscreenCanvas.new(width, height)
-    canvas.getContext("2d").putImageData(js.ImageData.new(pixels, width, height), 0, 0)
-    return await canvas.convertToBlob(to_js({"type": "image/png"}))
+    ctx.putImageData(js.ImageData.new(pixels, width, int(rgba.length) // (4 * width)), 0, first)
+
+
+async def canvas_png(ctx: Any) -> Any:
+    return await ctx.canvas.convertToBlob(to_js({"type": "image/png"}))
+
+
+def float32_tensor(data: Any, dims: list[int]) -> dict[str, Any]:
+    return {"type": "float32", "data": data, "dims": dims}
+
+
+def joined_float32(parts: list[Any]) -> Any:
+    """One Float32Array of `parts` end to end."""
+    out = js.Float32Array.new(sum(int(p.length) for p in parts))
+    offset = 0
+    for part in parts:
+        out.set(part, offset)
+        offset += int(part.length)
+    return out
+
+
+def float32_range(data: Any, first: int, stop: int) -> Any:
+    """A copy of elements [first, stop) (a view would post its whole buffer)."""
+    return data.slice(first, stop)
 
 
 async def url_blob(url: str) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .. import modes, tiers
+from .. import modes, strips, tiers
 from ..protocol import CutoutError, Job, JobFailure, JobResult, Progress
 from . import _js, errors
 from .device import Device
@@ -96,7 +96,7 @@ class JobRunner:
         width, height = x1 - x0, y1 - y0
         if width < 16 or height < 16:
             raise CutoutError("region-small", "Draw a larger box: at least 16 × 16 pixels.")
-        if width * height > modes.MAX_COMPOSE_PIXELS:
+        if width * height > modes.MAX_REGION_PIXELS:
             raise CutoutError("region-large", "Draw a smaller box: the point is more pixels "
                               "on a part, and this one is most of the photo.")
         try:
@@ -109,13 +109,13 @@ class JobRunner:
             crop = await _js.decode_region(await _js.url_blob(result.original_url),
                                            x0, y0, width, height)
             pixels = _js.rgba_pixels(crop)
-            crop.close()
             info = await self.registry.info(mode.model)
             feed_h, feed_w = _feed_size(info, mode, width, height)
             feed = await self._resize(pixels, width, height, feed_w, feed_h)
             plan, _ = await self.device.plan("auto")
             model, mask, _, _ = await self._infer(job, mode, plan, feed, feed_w, feed_h, {}, [])
-            png = await self._compose(pixels, width, height, mask, feed_w, feed_h)
+            png = await self._compose(crop, mask, feed_w, feed_h)
+            crop.close()
         if self._region_url:
             _js.revoke_blob_url(self._region_url)
         self._region_url = _js.blob_url(png)
@@ -199,7 +199,6 @@ class JobRunner:
             pixels = _js.rgba_pixels(work)
             if work is not full:
                 work.close()
-            full_pixels = pixels if work is full else None
             info = await self.registry.info(mode.model)
             feed_h, feed_w = _feed_size(info, mode, work_w, work_h, job.model_side)
             if info.dynamic:
@@ -210,8 +209,9 @@ class JobRunner:
             t2 = _js.now_ms()
             timings["decode"] = t2 - t1
 
-            model, mask, cutout, gave_up = await self._infer(job, mode, plan, feed, feed_w,
-                                                             feed_h, timings, notes)
+            model, mask, _, gave_up = await self._infer(job, mode, plan, feed, feed_w,
+                                                        feed_h, timings, notes)
+            del pixels, feed  # the compose reads the photo from a canvas, strip by strip
             if gave_up:
                 fallback = gave_up
                 notes.append(gave_up)
@@ -222,14 +222,7 @@ class JobRunner:
 
             self._progress(job, "composing")
             await _js.next_task()
-            if width * height <= modes.MAX_COMPOSE_PIXELS:
-                png = await self._compose(full_pixels or _js.rgba_pixels(full), width, height,
-                                          mask, feed_w, feed_h)
-            else:
-                notes.append(f"Edges refined up to {modes.MAX_COMPOSE_PIXELS / 1e6:.0f} MP; "
-                             f"this photo ({width * height / 1e6:.0f} MP) got a plain "
-                             "stretched mask.")
-                png = await _js.compose_png(full, cutout, feed_w, feed_h)
+            png = await self._compose(full, mask, feed_w, feed_h, job)
             timings["compose"] = _js.now_ms() - t4
         finally:
             full.close()
@@ -377,15 +370,41 @@ class JobRunner:
         self.device.webgpu_failed(f"device lost: {message}")
         self.registry.drop(tiers.WEBGPU)
 
-    async def _compose(self, pixels: Any, width: int, height: int, mask: Any,
-                       mask_w: int, mask_h: int) -> Any:
-        """The exported PNG: the model's mask onto the full-size photo through the
-        compose graph (edges that follow the photo, no halo of the old background)."""
-        session = await self.registry.compose_session()
-        outputs = await _js.run_session(session, {
-            "rgba": _js.uint8_tensor(pixels, [1, height, width, 4]),
-            "alpha": _js.uint8_tensor(mask, [1, mask_h, mask_w])})
-        return await _js.png_from_rgba(outputs.cutout.data, width, height)
+    async def _compose(self, photo: Any, mask: Any, mask_w: int, mask_h: int,
+                       job: Job | None = None) -> Any:
+        """The exported PNG: the model's mask onto the full-size photo (an ImageBitmap)
+        through the compose graphs (edges that follow the photo, no halo of the old
+        background), in strips of rows (cutout.strips) so that memory stays bounded
+        at any size. The cut-out's rows replace the photo's in one canvas."""
+        downscale, fields_graph, strip_graph = await self.registry.compose_sessions()
+        width, height = int(photo.width), int(photo.height)
+        low_h, low_w = strips.low_size(height, width, mask_h, mask_w)
+        ctx = _js.photo_canvas(photo)
+        parts = []
+        for s in strips.downscale_strips(height, width, low_h):
+            out = await _js.run_session(downscale, {
+                "rgba": _js.uint8_tensor(_js.read_rows(ctx, s.src_first, s.src_stop),
+                                         [1, s.src_stop - s.src_first, width, 4]),
+                "rows": _js.int32_tensor([s.first, s.stop, s.src_first, height, low_h, low_w])})
+            parts.append(out.rgb_low.data)
+        fields = (await _js.run_session(fields_graph, {
+            "rgb_low": _js.float32_tensor(_js.joined_float32(parts), [1, low_h, 3, low_w]),
+            "alpha": _js.uint8_tensor(mask, [1, mask_h, mask_w])})).fields
+        planes = int(fields.dims[2])
+        row = planes * low_w
+        bands = strips.compose_strips(height, width, low_h)
+        for i, s in enumerate(bands):
+            out = await _js.run_session(strip_graph, {
+                "rgba": _js.uint8_tensor(_js.read_rows(ctx, s.first, s.stop),
+                                         [1, s.stop - s.first, width, 4]),
+                "fields": _js.float32_tensor(
+                    _js.float32_range(fields.data, s.src_first * row, s.src_stop * row),
+                    [1, s.src_stop - s.src_first, planes, low_w]),
+                "rows": _js.int32_tensor([s.first, s.src_first, height, low_h])})
+            _js.write_rows(ctx, out.cutout.data, s.first)
+            if job is not None and len(bands) > 4:
+                self._progress(job, "composing", f"{100 * (i + 1) // len(bands)} %")
+        return await _js.canvas_png(ctx)
 
     async def _resize(self, pixels: Any, width: int, height: int,
                       to_w: int, to_h: int) -> Any:

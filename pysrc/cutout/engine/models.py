@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..modes import COMPOSE_GRAPH, IDLE_SESSION_MS, MODEL_CACHE, MODEL_CHUNK_BYTES, RESIZE_GRAPH
+from ..modes import (COMPOSE_DOWNSCALE_GRAPH, COMPOSE_FIELDS_GRAPH, COMPOSE_STRIP_GRAPH,
+                     IDLE_SESSION_MS, MODEL_CACHE, MODEL_CHUNK_BYTES, RESIZE_GRAPH)
 from ..protocol import CutoutError
 from . import _js
 from .idle import idle_keys
@@ -175,10 +176,13 @@ class ModelRegistry:
         the WebGPU EP cannot antialias, and the native pipeline runs the same graph."""
         return await self._graph_session(RESIZE_GRAPH)
 
-    async def compose_session(self) -> Any:
-        """The compose graph (toolchain.compose): the model's mask onto the full-size
-        photo, edges refined, foreground colours decontaminated. On WASM, as natively."""
-        return await self._graph_session(COMPOSE_GRAPH)
+    async def compose_sessions(self) -> tuple[Any, Any, Any]:
+        """The compose graphs (toolchain.compose; downscale, fields, strip): the model's
+        mask onto the full-size photo, strip by strip, edges refined, foreground colours
+        decontaminated. On WASM, as natively."""
+        return (await self._graph_session(COMPOSE_DOWNSCALE_GRAPH),
+                await self._graph_session(COMPOSE_FIELDS_GRAPH),
+                await self._graph_session(COMPOSE_STRIP_GRAPH))
 
     async def pass_session(self, file: str) -> Any:
         """One of a mode's extra-pass graphs (toolchain.passes: flip, mirror), on WASM."""

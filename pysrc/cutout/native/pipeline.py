@@ -20,8 +20,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image, ImageOps
 
-from cutout.modes import (MAX_COMPOSE_PIXELS, MAX_PIXELS, MAX_WORK_SIDE, model_input_size,
-                          work_size)
+from cutout import strips
+from cutout.modes import MAX_PIXELS, MAX_WORK_SIDE, model_input_size, work_size
 
 # The browser decodes up to MAX_PIXELS; the reference must too (Pillow warns at 89 MP).
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -144,17 +144,25 @@ def predict_mask(
     return alpha[0]
 
 
-def compose(rgba: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def compose(rgba: np.ndarray, mask: np.ndarray,
+            strip_pixels: int = strips.STRIP_PIXELS) -> np.ndarray:
     """The exported cut-out (H x W x 4 straight RGBA) from the photo and a model mask,
-    as the extension makes it: the compose graph up to MAX_COMPOSE_PIXELS, beyond that
-    the mask stretched bilinearly onto the photo's own alpha (the canvas fallback)."""
+    as the extension makes it: the compose graphs, in the same strips of rows."""
     h, w = rgba.shape[:2]
-    if h * w <= MAX_COMPOSE_PIXELS:
-        return _compose_session().run(None, {"rgba": np.ascontiguousarray(rgba)[None],
-                                             "alpha": mask[None]})[0][0]
-    out = rgba.copy()
-    stretched = np.asarray(Image.fromarray(mask).resize((w, h), Image.Resampling.BILINEAR))
-    out[..., 3] = (stretched.astype(np.uint16) * rgba[..., 3] + 127) // 255
+    low_h, low_w = strips.low_size(h, w, *mask.shape)
+    downscale, fields_graph, strip_graph = _compose_sessions()
+    parts = [downscale.run(None, {
+        "rgba": np.ascontiguousarray(rgba[None, s.src_first:s.src_stop]),
+        "rows": np.array([s.first, s.stop, s.src_first, h, low_h, low_w], np.int32)})[0]
+        for s in strips.downscale_strips(h, w, low_h, strip_pixels)]
+    (fields,) = fields_graph.run(None, {"rgb_low": np.concatenate(parts, axis=1),
+                                        "alpha": np.ascontiguousarray(mask)[None]})
+    out = np.empty_like(rgba)
+    for s in strips.compose_strips(h, w, low_h, strip_pixels):
+        out[s.first:s.stop] = strip_graph.run(None, {
+            "rgba": np.ascontiguousarray(rgba[None, s.first:s.stop]),
+            "fields": np.ascontiguousarray(fields[:, s.src_first:s.src_stop]),
+            "rows": np.array([s.first, s.src_first, h, low_h], np.int32)})[0][0]
     return out
 
 
@@ -180,10 +188,12 @@ def _pass_session(name: str) -> ort.InferenceSession:
 
 
 @functools.cache
-def _compose_session() -> ort.InferenceSession:
-    from cutout.toolchain.compose import compose_bytes
+def _compose_sessions() -> tuple[ort.InferenceSession, ...]:
+    from cutout.toolchain.compose import STRIP_FILES, strip_graphs
 
-    return ort.InferenceSession(compose_bytes(), providers=["CPUExecutionProvider"])
+    graphs = strip_graphs()
+    return tuple(ort.InferenceSession(graphs[STRIP_FILES[step]], providers=["CPUExecutionProvider"])
+                 for step in ("downscale", "fields", "strip"))
 
 
 @functools.cache

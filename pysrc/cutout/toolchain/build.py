@@ -21,7 +21,7 @@ import jinja2
 
 from .. import modes, protocol
 from .fetch import DEFAULT_CACHE, REPO_ROOT
-from .compose import COMPOSE_FILE, compose_bytes
+from .compose import strip_graphs
 from .fuse import RESIZE_FILE, resize_model
 from .passes import graph_bytes as pass_graphs
 from .vendor import PYODIDE, VENDORED
@@ -154,7 +154,8 @@ def copy_models(extension_dir: Path, models_dir: Path = MODELS_DIR, manifest: Pa
     target = extension_dir / "models"
     target.mkdir(parents=True, exist_ok=True)
     (target / RESIZE_FILE).write_bytes(resize_model().SerializeToString(deterministic=True))
-    (target / COMPOSE_FILE).write_bytes(compose_bytes())
+    for name, graph in strip_graphs().items():
+        (target / name).write_bytes(graph)
     for name, graph in pass_graphs().items():
         (target / name).write_bytes(graph)
     bundled = [m for m in data["models"] if m.get("bundled", True)]

@@ -33,14 +33,15 @@ the truncating Cast instead).
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import onnx
 from onnx import TensorProto, helper
 
+from ..strips import K
 from .fuse import MIN_IR_VERSION, MIN_OPSET
 
-COMPOSE_FILE = "compose.onnx"
 INPUT = "rgba"
 MASK = "alpha"
 OUTPUT = "cutout"
@@ -52,8 +53,8 @@ Offset = Literal["mean", "detail", "hybrid"]
 # Rec. 601 luma: the guide when guide="lum".
 _LUMA = (0.299, 0.587, 0.114)
 # Photo -> mask resolution: bilinear to K x the mask's size, then a K x K box with
-# stride K (see _downscale).
-_K = 4
+# stride K (see _downscale); the strip planner (cutout.strips) shares it.
+_K = K
 # onnxruntime's CPU EP (and so WASM) pools fast only with pads <= 15: AveragePool
 # [31, 1] over 1x4x768x1024 takes 16 ms, [33, 1] 200 ms, [33, 33] 1.5 s (2 threads).
 MAX_BOX_RADIUS = 15
@@ -268,14 +269,11 @@ def _fg_bg(g: _Graph, img: str, p: str, fg_radii: tuple[int, int], bg_radius: in
     return fg, bg
 
 
-def compose_model(radius: int = 4, eps: float = 3e-4, guide: Guide = "rgb",
-                  offset: Offset = "hybrid", band: int = 1, fg_radii: tuple[int, int] = (15, 12),
-                  bg_radius: int = 2, iterations: int = 3, prior: float = 3e-4) -> onnx.ModelProto:
-    """uint8 photo [1,H,W,4] + uint8 mask [1,h,w] -> uint8 straight RGBA [1,H,W,4]:
-    guided-filter alpha, foreground colours decontaminated in the soft edge.
-
-    Sizes are in mask pixels. The defaults were picked on the synthetic composites of
-    tests/unit/test_compose.py (4000x3000, 1024 px mask), also with photo noise.
+@dataclass(frozen=True)
+class Params:
+    """The compose graphs' parameters; sizes are in mask pixels. The defaults were
+    picked on the synthetic composites of tests/unit/test_compose.py (4000x3000, 1024 px
+    mask), also with photo noise.
 
     radius, eps: the guided filter's box radius and regulariser (guide in [0, 1];
         3e-4 = a standard deviation of ~4.4 grey levels: smaller follows the edge
@@ -293,43 +291,39 @@ def compose_model(radius: int = 4, eps: float = 3e-4, guide: Guide = "rgb",
     fg_radii, bg_radius, iterations, prior: see _fg_bg (radii: prior blur, foreground
         fit; the background fit is kept small to follow a textured background).
     """
-    g = _Graph()
-    big_hw = g.op("Shape", [INPUT], "photo_hw", start=1, end=3)
-    # A mask larger than the photo along a side (a 1024 square for an 854x480 photo) is
-    # first shrunk to the photo's size along that side: the fit then runs per photo pixel.
-    hw = g.op("Min", [g.op("Shape", [MASK], "mask_hw_in", start=1, end=3), big_hw], "mask_hw")
-    hw_k = g.op("Mul", [hw, g.i64("k", [_K])], "mask_hw_k")
-    sizes_k = g.op("Concat", [g.i64("n3", [1, 3]), hw_k], "sizes_k", axis=0)
 
-    def full(x: str, channels: int, out: str) -> str:
-        sizes = g.op("Concat", [g.i64(f"n{channels}", [1, channels]), big_hw], f"sizes_{out}",
-                     axis=0)
-        return g.resize(x, sizes, out)
+    radius: int = 4
+    eps: float = 3e-4
+    guide: Guide = "rgb"
+    offset: Offset = "hybrid"
+    band: int = 1
+    fg_radii: tuple[int, int] = (15, 12)
+    bg_radius: int = 2
+    iterations: int = 3
+    prior: float = 3e-4
 
-    # Cast first, float to the end (the WebGPU EP has no uint8 kernels). Gather, not
-    # Slice, for RGB: onnxruntime's transpose optimizer moves a Slice ahead of the
-    # Transpose onto the innermost axis, which copies per element (225 ms at 12 MP).
-    nchw = g.op("Transpose", [g.op("Cast", [INPUT], "rgba_f", to=TensorProto.FLOAT)], "nchw",
-                perm=[0, 3, 1, 2])
-    rgb = g.op("Gather", [nchw, g.i64("rgb_idx", [0, 1, 2])], "rgb", axis=1)
-    p_in = g.op("Unsqueeze", [g.op("Div", [g.op("Cast", [MASK], "mask_f", to=TensorProto.FLOAT),
-                                           g.f(255.0)], "mask01"), g.i64("axis1", [1])], "p_in")
-    p = g.resize(p_in, g.op("Concat", [g.i64("n1", [1, 1]), hw], "sizes_p", axis=0), "p")
-    rgb_low = _downscale(g, rgb, sizes_k)
+    def planes(self) -> list[int]:
+        """Channels of the fields at the mask's resolution, in order: a, b, Fb, Fb - Bb."""
+        return [3 if self.guide == "rgb" else 1, 1, 3, 3]
 
-    # -- 1. alpha: guided-filter coefficients at the mask's resolution.
-    if guide == "lum":
-        a, b, guide_low, explained, var_p = _guided_lum(g, rgb_low, p, radius, eps)
-    elif guide == "rgb":
-        a, b, guide_low, explained, var_p = _guided_rgb(g, rgb_low, p, radius, eps)
+
+def _fields(g: _Graph, rgb_low: str, p: str, prm: Params) -> list[str]:
+    """Everything at the mask's resolution: [a, b] scaled so that full resolution
+    computes alpha * 255 directly, and the colour fields [Fb, Fb - Bb]."""
+    radius = prm.radius
+    # -- 1. alpha: guided-filter coefficients.
+    if prm.guide == "lum":
+        a, b, guide_low, explained, var_p = _guided_lum(g, rgb_low, p, radius, prm.eps)
+    elif prm.guide == "rgb":
+        a, b, guide_low, explained, var_p = _guided_rgb(g, rgb_low, p, radius, prm.eps)
     else:
-        raise ValueError(f"guide must be 'lum' or 'rgb', not {guide!r}")
+        raise ValueError(f"guide must be 'lum' or 'rgb', not {prm.guide!r}")
     ma, mb = g.box(a, radius, "gf_mean_a"), g.box(b, radius, "gf_mean_b")
-    if offset in ("detail", "hybrid"):
+    if prm.offset in ("detail", "hybrid"):
         ai = g.op("Mul", [ma, guide_low], "gf_ai_low")
-        b_detail = g.op("Sub", [p, g.chan_sum(ai, "gf_ai_sum") if guide == "rgb" else ai],
+        b_detail = g.op("Sub", [p, g.chan_sum(ai, "gf_ai_sum") if prm.guide == "rgb" else ai],
                         "gf_b_detail")
-        if offset == "detail":
+        if prm.offset == "detail":
             mb = b_detail
         else:
             var_pe = g.op("Add", [var_p, g.f(1e-6)], "gf_var_p_e")
@@ -339,11 +333,12 @@ def compose_model(radius: int = 4, eps: float = 3e-4, guide: Guide = "rgb",
             c = g.op("Mul", [c, c], "gf_conf")
             mb = g.op("Add", [b_detail, g.op("Mul", [c, g.op("Sub", [mb, b_detail], "gf_b_diff")],
                                              "gf_b_cdiff")], "gf_b_hybrid")
-    elif offset != "mean":
-        raise ValueError(f"offset must be 'mean', 'detail' or 'hybrid', not {offset!r}")
-    if band >= 0:
+    elif prm.offset != "mean":
+        raise ValueError(f"offset must be 'mean', 'detail' or 'hybrid', not {prm.offset!r}")
+    if prm.band >= 0:
         # m = 1 within `band` px of an uncertain mask pixel, else 0; a' = m a,
         # b' = m b + (1 - m) p: where m = 0 the result is exactly the bilinear stretch.
+        band = prm.band
         p_abs = g.op("Abs", [g.op("Sub", [p, g.f(0.5)], "p_c")], "p_abs")
         unsure = g.op("Cast", [g.op("Less", [p_abs, g.f(0.5 - 0.5 / 255)], "p_unsure_b")],
                       "p_unsure", to=TensorProto.FLOAT)
@@ -353,25 +348,28 @@ def compose_model(radius: int = 4, eps: float = 3e-4, guide: Guide = "rgb",
         mb = g.op("Add", [g.op("Mul", [m, mb], "gf_mb_band"),
                           g.op("Mul", [g.op("Sub", [g.f(1.0), m], "band_inv"), p], "gf_p_band")],
                   "gf_b_band")
-    # Scaled here so that full resolution computes alpha*255 directly:
     # 255 (a lum + b) with lum in [0, 1], or mean_c(3 a_c I_c) + 255 b with I in 0..255.
-    ma = g.op("Mul", [ma, g.f(255.0 if guide == "lum" else 3.0)], "gf_a_scaled")
+    ma = g.op("Mul", [ma, g.f(255.0 if prm.guide == "lum" else 3.0)], "gf_a_scaled")
     mb = g.op("Mul", [mb, g.f(255.0)], "gf_b_scaled")
 
-    # -- 2. colour fields at the mask's resolution.
-    fb, bb = _fg_bg(g, rgb_low, p, fg_radii, bg_radius, iterations, prior)
-    d = g.op("Sub", [fb, bb], "fg_minus_bg")
+    # -- 2. colour fields.
+    fb, bb = _fg_bg(g, rgb_low, p, prm.fg_radii, prm.bg_radius, prm.iterations, prm.prior)
+    return [ma, mb, fb, g.op("Sub", [fb, bb], "fg_minus_bg")]
 
-    # -- full resolution. One Resize per field: Concat + Split would copy every plane again.
+
+def _full_res(g: _Graph, nchw: str, rgb: str, fields: list[str], guide: Guide) -> str:
+    """The cut-out at full resolution (float NCHW [1, 4, H, W], 0..255 whole numbers)
+    from the photo and the fields already upsampled to it."""
+    a_full, b_full, fg_full, d_full = fields
     if guide == "lum":
         w3 = g.const("luma3", [3 * c / 255.0 for c in _LUMA], [1, 3, 1, 1])
         lum = g.op("ReduceMean", [g.op("Mul", [rgb, w3], "lum_w"), g.i64("axis1", [1])],
                    "lum", keepdims=1)
-        ai = g.op("Mul", [full(ma, 1, "a_full"), lum], "a_i")
+        ai = g.op("Mul", [a_full, lum], "a_i")
     else:
-        ai = g.op("ReduceMean", [g.op("Mul", [full(ma, 3, "a_full"), rgb], "a_i3"),
-                                 g.i64("axis1", [1])], "a_i", keepdims=1)
-    a255 = g.clip255(g.op("Add", [ai, full(mb, 1, "b_full")], "alpha_raw"), "alpha_255")
+        ai = g.op("ReduceMean", [g.op("Mul", [a_full, rgb], "a_i3"), g.i64("axis1", [1])],
+                  "a_i", keepdims=1)
+    a255 = g.clip255(g.op("Add", [ai, b_full], "alpha_raw"), "alpha_255")
     a_round = g.op("Add", [a255, g.f(0.5)], "alpha_round")
     al = g.op("Mul", [a255, g.f(1 / 255.0)], "alpha_full")
 
@@ -381,8 +379,8 @@ def compose_model(radius: int = 4, eps: float = 3e-4, guide: Guide = "rgb",
     mid = g.op("Less", [g.op("Abs", [g.op("Sub", [a_round, g.f(128.0)], "alpha_c")], "alpha_abs"),
                         g.f(127.0)], "alpha_mid")
     u = g.op("Where", [mid, g.op("Sub", [g.f(1.0), al], "one_minus_alpha"), g.f(0.0)], "fg_weight")
-    y = g.op("Add", [g.op("Sub", [full(fb, 3, "fg_full"), rgb], "fb_minus_i"),
-                     g.op("Mul", [al, full(d, 3, "d_full")], "alpha_d")], "fg_delta")
+    y = g.op("Add", [g.op("Sub", [fg_full, rgb], "fb_minus_i"),
+                     g.op("Mul", [al, d_full], "alpha_d")], "fg_delta")
     fg = g.op("Add", [rgb, g.op("Mul", [u, y], "fg_step")], "fg")
     # +0.5 then the truncating Cast rounds; the photo's whole numbers stay exact.
     fg = g.clip255(g.op("Add", [fg, g.f(0.5)], "fg_half"), "fg_round")
@@ -390,26 +388,221 @@ def compose_model(radius: int = 4, eps: float = 3e-4, guide: Guide = "rgb",
     # for an opaque photo).
     own = g.op("Gather", [nchw, g.i64("a_idx", [3])], "photo_a", axis=1)
     a_out = g.op("Mul", [a_round, g.op("Mul", [own, g.f(1 / 255.0)], "photo_a01")], "alpha_out")
-    out = g.op("Transpose", [g.op("Concat", [fg, a_out], "out_nchw", axis=1)], "out_nhwc",
-               perm=[0, 2, 3, 1])
+    return g.op("Concat", [fg, a_out], "out_nchw", axis=1)
+
+
+def _photo_nchw(g: _Graph) -> tuple[str, str]:
+    """The uint8 RGBA input as float NCHW, and its RGB planes.
+
+    Cast first, float to the end (the WebGPU EP has no uint8 kernels). Gather, not
+    Slice, for RGB: onnxruntime's transpose optimizer moves a Slice ahead of the
+    Transpose onto the innermost axis, which copies per element (225 ms at 12 MP)."""
+    nchw = g.op("Transpose", [g.op("Cast", [INPUT], "rgba_f", to=TensorProto.FLOAT)], "nchw",
+                perm=[0, 3, 1, 2])
+    return nchw, g.op("Gather", [nchw, g.i64("rgb_idx", [0, 1, 2])], "rgb", axis=1)
+
+
+def _mask_at(g: _Graph, hw: str) -> str:
+    """The uint8 mask input as float [1, 1, h, w] in [0, 1], resized to `hw`."""
+    p_in = g.op("Unsqueeze", [g.op("Div", [g.op("Cast", [MASK], "mask_f", to=TensorProto.FLOAT),
+                                           g.f(255.0)], "mask01"), g.i64("axis1", [1])], "p_in")
+    return g.resize(p_in, g.op("Concat", [g.i64("n1", [1, 1]), hw], "sizes_p", axis=0), "p")
+
+
+def _uint8_nhwc(g: _Graph, out_nchw: str) -> None:
+    out = g.op("Transpose", [out_nchw], "out_nhwc", perm=[0, 2, 3, 1])
     g.nodes.append(helper.make_node("Cast", [out], [OUTPUT], name=_P + "cast_out",
                                     to=TensorProto.UINT8))
 
-    graph = helper.make_graph(
-        g.nodes, "cutout_compose",
-        inputs=[helper.make_tensor_value_info(INPUT, TensorProto.UINT8, [1, "H", "W", 4]),
-                helper.make_tensor_value_info(MASK, TensorProto.UINT8, [1, "h", "w"])],
-        outputs=[helper.make_tensor_value_info(OUTPUT, TensorProto.UINT8, [1, "H", "W", 4])],
-        initializer=[g.inits[k] for k in sorted(g.inits)],
-    )
+
+def _finish(g: _Graph, name: str, inputs: list[onnx.ValueInfoProto],
+            outputs: list[onnx.ValueInfoProto], prm: Params) -> onnx.ModelProto:
+    graph = helper.make_graph(g.nodes, name, inputs=inputs, outputs=outputs,
+                              initializer=[g.inits[k] for k in sorted(g.inits)])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", MIN_OPSET)],
                               producer_name="cutout.toolchain.compose", producer_version="1")
     model.ir_version = MIN_IR_VERSION
-    params = dict(radius=radius, eps=eps, guide=guide, offset=offset, band=band,
-                  fg_radii=list(fg_radii), bg_radius=bg_radius, iterations=iterations, prior=prior)
+    params = {**asdict(prm), "fg_radii": list(prm.fg_radii)}
     helper.set_model_props(model, {"cutout.compose": repr(sorted(params.items()))})
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def compose_model(**params: Any) -> onnx.ModelProto:
+    """uint8 photo [1,H,W,4] + uint8 mask [1,h,w] -> uint8 straight RGBA [1,H,W,4]:
+    guided-filter alpha, foreground colours decontaminated in the soft edge, in one
+    call. The reference for the strip graphs below (what ships), which compute the
+    same in bounded memory; parameters: `Params`."""
+    prm = Params(**params)
+    g = _Graph()
+    big_hw = g.op("Shape", [INPUT], "photo_hw", start=1, end=3)
+    # A mask larger than the photo along a side (a 1024 square for an 854x480 photo) is
+    # first shrunk to the photo's size along that side: the fit then runs per photo pixel.
+    hw = g.op("Min", [g.op("Shape", [MASK], "mask_hw_in", start=1, end=3), big_hw], "mask_hw")
+    sizes_k = g.op("Concat", [g.i64("n3", [1, 3]), g.op("Mul", [hw, g.i64("k", [_K])],
+                                                       "mask_hw_k")], "sizes_k", axis=0)
+    nchw, rgb = _photo_nchw(g)
+    rgb_low = _downscale(g, rgb, sizes_k)
+    fields = _fields(g, rgb_low, _mask_at(g, hw), prm)
+
+    # One Resize per field: Concat + Split would copy every plane again.
+    def full(x: str, channels: int, out: str) -> str:
+        sizes = g.op("Concat", [g.i64(f"n{channels}", [1, channels]), big_hw], f"sizes_{out}",
+                     axis=0)
+        return g.resize(x, sizes, out)
+
+    fields = [full(x, c, f"{n}_full") for x, c, n in zip(fields, prm.planes(), ["a", "b", "fg", "d"])]
+    _uint8_nhwc(g, _full_res(g, nchw, rgb, fields, prm.guide))
+    return _finish(g, "cutout_compose", [_rgba_info(["H", "W"]), _mask_info()],
+                   [_cutout_info(["H", "W"])], prm)
+
+
+# ---------------------------------------------------------------- the strip graphs
+
+ROWS = "rows"  # int32 positions of a strip (see each graph): the engine has no int64 arrays
+RGB_LOW = "rgb_low"
+FIELDS = "fields"
+
+
+def _rgba_info(hw: list[str]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(INPUT, TensorProto.UINT8, [1, *hw, 4])
+
+
+def _mask_info() -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(MASK, TensorProto.UINT8, [1, "h", "w"])
+
+
+def _cutout_info(hw: list[str]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(OUTPUT, TensorProto.UINT8, [1, *hw, 4])
+
+
+def _scalar(g: _Graph, vector: str, index: int, out: str) -> str:
+    """Element `index` of a 1-D int64 tensor, as a 0-d tensor (Range wants scalars)."""
+    idx = g.const(f"idx{index}", [index], [], TensorProto.INT64)
+    return g.op("Gather", [vector, idx], out, axis=0)
+
+
+def _rows_of_resize(g: _Graph, src: str, first: str, count: str, src_first: str,
+                    out_size: str, in_size: str, tag: str) -> str:
+    """Rows [first, first + count) of a bilinear half-pixel resize of `in_size` source
+    rows to `out_size` rows, from `src` [1, C, m, w] = source rows [src_first, ...):
+    the sample positions of onnxruntime's Resize over the whole image ((y + 0.5) / scale
+    - 0.5, scale = out / in in float32, clamped), the two rows gathered and blended.
+    All int64 scalars; the rows needed are strips.source_rows'."""
+    f32 = TensorProto.FLOAT
+    y = g.op("Cast", [g.op("Range", [first, g.op("Add", [first, count], f"{tag}_stop"),
+                                     g.const("one_i64", [1], [], TensorProto.INT64)],
+                           f"{tag}_y_i")], f"{tag}_y", to=f32)
+    in_f = g.op("Cast", [in_size], f"{tag}_in_f", to=f32)
+    scale = g.op("Div", [g.op("Cast", [out_size], f"{tag}_out_f", to=f32), in_f], f"{tag}_scale")
+    last = g.op("Sub", [in_f, g.f(1.0)], f"{tag}_last")
+    pos = g.op("Sub", [g.op("Div", [g.op("Add", [y, g.f(0.5)], f"{tag}_yc"), scale],
+                            f"{tag}_pos_s"), g.f(0.5)], f"{tag}_pos_raw")
+    pos = g.op("Min", [g.op("Max", [pos, g.f(0.0)], f"{tag}_pos_lo"), last], f"{tag}_pos")
+    i0 = g.op("Floor", [pos], f"{tag}_i0")
+    i1 = g.op("Min", [g.op("Add", [i0, g.f(1.0)], f"{tag}_i0p1"), last], f"{tag}_i1")
+    frac = g.op("Reshape", [g.op("Sub", [pos, i0], f"{tag}_frac_v"),
+                            g.i64("rows_shape", [1, 1, -1, 1])], f"{tag}_frac")
+
+    def gather(i: str, out: str) -> str:
+        local = g.op("Sub", [g.op("Cast", [i], f"{out}_i64", to=TensorProto.INT64), src_first],
+                     f"{out}_local")
+        return g.op("Gather", [src, local], out, axis=2)
+
+    return g.op("Add", [g.op("Mul", [gather(i0, f"{tag}_r0"),
+                                     g.op("Sub", [g.f(1.0), frac], f"{tag}_w0")], f"{tag}_p0"),
+                        g.op("Mul", [gather(i1, f"{tag}_r1"), frac], f"{tag}_p1")], tag)
+
+
+def _columns_to(g: _Graph, x: str, width: str, out: str) -> str:
+    """x [1, C, n, w] resized to [1, C, n, width] (rows kept: scale 1 samples each row
+    exactly), the same column positions as a resize of the whole image."""
+    sizes = g.op("Concat", [g.op("Shape", [x], f"{out}_shape", start=0, end=3), width],
+                 f"{out}_sizes", axis=0)
+    return g.resize(x, sizes, out)
+
+
+def downscale_model() -> onnx.ModelProto:
+    """Step 1 (strips.py): rows [q0, q1) of the low-resolution guide from the photo rows
+    they read: rgba uint8 [1, n, W, 4] = photo rows [src_first, ...), rows int32
+    [q0, q1, src_first, H, h, w] -> rgb_low float [1, q1 - q0, 3, w] (rows outermost, so
+    that the strips' outputs join end to end). The same as _downscale on the whole photo."""
+    g = _Graph()
+    rows = g.op("Cast", [ROWS], "rows_i64", to=TensorProto.INT64)
+    q0, q1, src_first, photo_h, low_h = (_scalar(g, rows, i, f"r{i}") for i in range(5))
+    low_w = g.op("Slice", [rows, g.i64("s5", [5]), g.i64("s6", [6])], "low_w")
+    k = g.const("k_scalar", [_K], [], TensorProto.INT64)
+    first = g.op("Mul", [q0, k], "k_first")
+    count = g.op("Mul", [g.op("Sub", [q1, q0], "low_rows"), k], "k_rows")
+    _, rgb = _photo_nchw(g)
+    rows_k = _rows_of_resize(g, rgb, first, count, src_first,
+                             g.op("Mul", [low_h, k], "k_h"), photo_h, "dk")
+    up = _columns_to(g, rows_k, g.op("Mul", [low_w, g.i64("k", [_K])], "k_w"), "rgb_k")
+    low = g.op("AveragePool", [up], "rgb_low_nchw", kernel_shape=[_K, _K], strides=[_K, _K],
+               count_include_pad=0)
+    g.nodes.append(helper.make_node("Transpose", [low], [RGB_LOW], name=_P + "rgb_low_rows",
+                                    perm=[0, 2, 1, 3]))
+    return _finish(g, "cutout_compose_downscale",
+                   [_rgba_info(["n", "W"]),
+                    helper.make_tensor_value_info(ROWS, TensorProto.INT32, [6])],
+                   [helper.make_tensor_value_info(RGB_LOW, TensorProto.FLOAT, [1, "q", 3, "w"])],
+                   Params())
+
+
+def fields_model(**params: Any) -> onnx.ModelProto:
+    """Step 2: rgb_low float [1, h, 3, w] (step 1's strips joined) + the model's mask
+    uint8 [1, mh, mw] -> fields float [1, h, P, w] (P = Params.planes(): a, b, Fb,
+    Fb - Bb; rows outermost, so that a strip's rows are one contiguous range)."""
+    prm = Params(**params)
+    g = _Graph()
+    rgb_low = g.op("Transpose", [RGB_LOW], "rgb_low_nchw", perm=[0, 2, 1, 3])
+    hw = g.op("Gather", [g.op("Shape", [RGB_LOW], "rgb_low_shape"), g.i64("hw_idx", [1, 3])],
+              "mask_hw")
+    stack = g.op("Concat", _fields(g, rgb_low, _mask_at(g, hw), prm), "fields_nchw", axis=1)
+    g.nodes.append(helper.make_node("Transpose", [stack], [FIELDS], name=_P + "fields_rows",
+                                    perm=[0, 2, 1, 3]))
+    return _finish(g, "cutout_compose_fields",
+                   [helper.make_tensor_value_info(RGB_LOW, TensorProto.FLOAT, [1, "h", 3, "w"]),
+                    helper.make_tensor_value_info(MASK, TensorProto.UINT8, [1, "mh", "mw"])],
+                   [helper.make_tensor_value_info(FIELDS, TensorProto.FLOAT,
+                                                  [1, "h", sum(prm.planes()), "w"])], prm)
+
+
+def strip_model(**params: Any) -> onnx.ModelProto:
+    """Step 3: a strip of the cut-out. rgba uint8 [1, n, W, 4] = photo rows [y0, y0 + n),
+    fields float [1, m, P, w] = field rows [r0, r0 + m), rows int32 [y0, r0, H, h] ->
+    cutout uint8 [1, n, W, 4]: those rows of what compose_model gives for the whole."""
+    prm = Params(**params)
+    g = _Graph()
+    rows = g.op("Cast", [ROWS], "rows_i64", to=TensorProto.INT64)
+    y0, r0, photo_h, low_h = (_scalar(g, rows, i, f"r{i}") for i in range(4))
+    nchw, rgb = _photo_nchw(g)
+    shape = g.op("Shape", [INPUT], "strip_shape")
+    count = _scalar(g, shape, 1, "strip_rows")
+    width = g.op("Slice", [shape, g.i64("s2", [2]), g.i64("s3", [3])], "strip_w")
+    fields = g.op("Transpose", [FIELDS], "fields_nchw", perm=[0, 2, 1, 3])
+    rows = _rows_of_resize(g, fields, y0, count, r0, photo_h, low_h, "fr")
+    planes = g.split(rows, prm.planes(), ["a_rows", "b_rows", "fg_rows", "d_rows"])
+    full = [_columns_to(g, x, width, f"{n}_full") for x, n in zip(planes, ["a", "b", "fg", "d"])]
+    _uint8_nhwc(g, _full_res(g, nchw, rgb, full, prm.guide))
+    return _finish(g, "cutout_compose_strip",
+                   [_rgba_info(["n", "W"]),
+                    helper.make_tensor_value_info(FIELDS, TensorProto.FLOAT,
+                                                  [1, "m", sum(prm.planes()), "w"]),
+                    helper.make_tensor_value_info(ROWS, TensorProto.INT32, [4])],
+                   [_cutout_info(["n", "W"])], prm)
+
+
+# What ships (bundled, run on WASM; the native pipeline runs the same files).
+STRIP_FILES = {"downscale": "compose-downscale.onnx", "fields": "compose-fields.onnx",
+               "strip": "compose-strip.onnx"}
+
+
+def strip_graphs(**params: Any) -> dict[str, bytes]:
+    """file name -> serialized graph (byte-identical for the same parameters)."""
+    models = {"downscale": downscale_model(), "fields": fields_model(**params),
+              "strip": strip_model(**params)}
+    return {STRIP_FILES[k]: m.SerializeToString(deterministic=True) for k, m in models.items()}
 
 
 def compose_bytes(**params: Any) -> bytes:
