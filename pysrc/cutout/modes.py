@@ -88,7 +88,7 @@ class Mode:
 
 MODES: dict[str, Mode] = {
     # U2-Netp at 320: bundled, no download, ~1 s on WASM.
-    "fast": Mode("fast", "Fast", "u2netp", MAX_WORK_SIDE),
+    "fast": Mode("fast", "Fast", "u2netp", MAX_WORK_SIDE, wasm_model="u2netp-wasm"),
     # ISNet at the 1024 square it was trained on (other sizes measured worse).
     "balanced": Mode("balanced", "Balanced", "isnet", MAX_WORK_SIDE, 1024, wasm_model="isnet-wasm"),
     # Balanced plus a mirrored pass averaged in: the best IoU measured on davis345

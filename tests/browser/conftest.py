@@ -135,9 +135,11 @@ def browser(extension_dir, model_host):
 
 @pytest.fixture(scope="session")
 def fused_model() -> Path:
+    """The file the default mode (Fast) runs on WASM, for the native reference."""
+    from cutout.modes import get_mode
     from cutout.toolchain.build import MODELS_DIR
 
-    return MODELS_DIR / "u2netp.onnx"
+    return MODELS_DIR / f"{get_mode('fast').model_on('wasm')}.onnx"
 
 
 @pytest.fixture(scope="session")

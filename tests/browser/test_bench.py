@@ -10,7 +10,7 @@ def test_bench_smoke_run(extension_dir, tmp_path):
     from cutout.toolchain.build import MODELS_DIR
 
     report = bench.run(extension_dir, MODELS_DIR, limit=1, mode="fast", backend="wasm")
-    assert report.images == 1 and report.model == "u2netp" and report.backend.startswith("wasm")
+    assert report.images == 1 and report.model == "u2netp-wasm" and report.backend.startswith("wasm")
     row = report.rows[0]
     assert row.browser_s > 0 and row.native_s > 0 and row.agreement_iou >= 0.99
     assert report.rss_after_last_job_mb > 0 and report.max_page_stall_ms >= 0

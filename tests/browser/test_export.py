@@ -33,7 +33,7 @@ def test_full_size_export_matches_the_native_compose(browser, image_server):
     assert ours.shape == (3000, 3000, 4)
 
     photo = load_rgba(path)
-    native = predict_cutout(MODELS_DIR / "u2netp.onnx", photo)
+    native = predict_cutout(MODELS_DIR / "u2netp-wasm.onnx", photo)
     a, b = ours[..., 3], native[..., 3]
     fa, fb = a >= 128, b >= 128
     assert (fa & fb).sum() / (fa | fb).sum() >= 0.99
@@ -73,7 +73,7 @@ def test_a_17_mp_photo_gets_refined_edges_too(browser, image_server):
     assert not any("stretched" in n for n in outcome.result["notes"]), outcome.result["notes"]
     ours = decode_rgba(outcome.png)
     assert ours.shape == (3600, 4800, 4)
-    native = predict_cutout(MODELS_DIR / "u2netp.onnx", load_rgba(path))
+    native = predict_cutout(MODELS_DIR / "u2netp-wasm.onnx", load_rgba(path))
     a, b = ours[..., 3], native[..., 3]
     fa, fb = a >= 128, b >= 128
     assert 0.05 < fb.mean() < 0.95

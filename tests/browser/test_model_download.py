@@ -8,6 +8,10 @@ import json
 import pytest
 
 from cutout.modes import MODEL_CHUNK_BYTES as CHUNK
+from cutout.modes import get_mode
+
+FAST = get_mode("fast").model_on("wasm")  # what Fast downloads and runs here (no GPU)
+PORTRAIT = get_mode("portrait").model_on("wasm")
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +22,7 @@ def download_build(tmp_path_factory):
     out = tmp_path_factory.mktemp("ext") / "extension"
     build_extension(out, bundle=set())
     manifest = json.loads((out / "models" / "manifest.json").read_text())
-    assert not (out / "models" / "u2netp.onnx").exists()
+    assert not (out / "models" / f"{FAST}.onnx").exists()
     return out, {m["id"]: m for m in manifest["models"]}
 
 
@@ -34,19 +38,20 @@ def test_cut_download_resumes_and_is_cached(download_build, image_server):
     from cutout.toolchain.build import MODELS_DIR
 
     extension, models = download_build
-    size = models["u2netp"]["bytes"]
+    size = models[PORTRAIT]["bytes"]
     assert size > CHUNK, "the test needs a model of more than one chunk"
     cut = CHUNK + 100_000  # inside the second range request
-    with host_server(MODELS_DIR, cut_at={"/u2netp.onnx": cut}) as host, \
+    path = f"/{PORTRAIT}.onnx"
+    with host_server(MODELS_DIR, cut_at={path: cut}) as host, \
             ExtensionBrowser(extension) as browser:
         browser.set_settings(modelHost=host.url())
-        first = browser.remove(image_server.url("coffee.jpg"), timeout=120)
+        first = browser.remove(image_server.url("coffee.jpg"), "portrait", timeout=120)
         assert first.state == "failed"
         assert "interrupted" in first.error and "resumes" in first.error, first.error
 
-        second = browser.remove(image_server.url("coffee.jpg"), timeout=120)
+        second = browser.remove(image_server.url("coffee.jpg"), "portrait", timeout=120)
         assert second.state == "done", second.error
-        ranges = [r for path, r in host.ranges if path == "/u2netp.onnx"]
+        ranges = [r for p, r in host.ranges if p == path]
         # First job: range 0 then the cut range 1; second job: only range 1 again.
         assert ranges == [f"bytes=0-{CHUNK - 1}", f"bytes={CHUNK}-{size - 1}",
                           f"bytes={CHUNK}-{size - 1}"], ranges
@@ -55,7 +60,7 @@ def test_cut_download_resumes_and_is_cached(download_build, image_server):
             "const done = arguments[arguments.length - 1];"
             "caches.open('cutout-models-v1').then((c) => c.keys())"
             ".then((rs) => done(rs.map((r) => r.url)));")
-        assert keys == [f"https://models.invalid/{models['u2netp']['sha256']}/u2netp.onnx"], keys
+        assert keys == [f"https://models.invalid/{models[PORTRAIT]['sha256']}{path}"], keys
 
 
 def test_tampered_model_is_rejected(download_build, image_server):
@@ -63,10 +68,10 @@ def test_tampered_model_is_rejected(download_build, image_server):
     from cutout.toolchain.build import MODELS_DIR
 
     extension, models = download_build
-    original = (MODELS_DIR / "u2netp.onnx").read_bytes()
+    original = (MODELS_DIR / f"{FAST}.onnx").read_bytes()
     tampered = bytearray(original)
     tampered[len(tampered) // 2] ^= 0xFF
-    with host_server(MODELS_DIR, replace={"/u2netp.onnx": bytes(tampered)}) as host, \
+    with host_server(MODELS_DIR, replace={f"/{FAST}.onnx": bytes(tampered)}) as host, \
             ExtensionBrowser(extension) as browser:
         browser.set_settings(modelHost=host.url())
         outcome = browser.remove(image_server.url("coffee.jpg"), timeout=120)
@@ -116,12 +121,12 @@ def test_popup_shows_the_device_and_model_download_state(download_build, image_s
     extension, models = download_build
     with host_server(MODELS_DIR) as host, ExtensionBrowser(extension) as browser:
         browser.set_settings(modelHost=host.url())
-        mb = round(models["u2netp"]["bytes"] / 1e6)
+        mb = round(models[FAST]["bytes"] / 1e6)
         before = popup_status(browser, "fast")
         assert before.startswith("Runs on the CPU (WebAssembly, ") and "threads" in before
-        assert f"model u2netp downloads once on first use ({mb} MB)" in before, before
+        assert f"model {FAST} downloads once on first use ({mb} MB)" in before, before
         assert browser.remove(image_server.url("coffee.jpg"), "fast", timeout=120).state == "done"
-        assert f"model u2netp downloaded ({mb} MB)" in popup_status(browser, "fast")
+        assert f"model {FAST} downloaded ({mb} MB)" in popup_status(browser, "fast")
 
 
 def test_popup_says_bundled_models_are_built_in(browser):
@@ -165,7 +170,7 @@ def test_full_storage_runs_the_job_from_memory(download_build, image_server, sma
         outcome = browser.remove(image_server.url("coffee.jpg"), "fast", timeout=120)
         assert outcome.state == "done", outcome.error
         notes = " ".join(outcome.result["notes"])
-        assert "no room left to store the u2netp model" in notes, notes
+        assert f"no room left to store the {FAST} model" in notes, notes
         assert (outcome.result["width"], outcome.result["height"]) == (600, 400)
         keys = browser.driver.execute_async_script(
             "const done = arguments[arguments.length - 1];"

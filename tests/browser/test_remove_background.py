@@ -31,7 +31,7 @@ def test_cross_origin_image_matches_native_reference(browser, page_server, image
     result = outcome.result
     assert (result["width"], result["height"]) == (512, 512)
     assert result["filename"] == "astronaut-cutout.png"
-    assert result["model"] == "u2netp" and result["backend"].startswith("wasm")
+    assert result["model"] == fused_model.stem and result["backend"].startswith("wasm")
 
     browser_alpha = png_alpha(outcome.png)
     native_alpha = predict_alpha(fused_model, load_rgba(image_server.folder / "astronaut.jpg"))

@@ -20,6 +20,6 @@ def test_scores_fast_mode_on_two_photos(built_models):
 
     ids = evaluate.image_ids(1)[:2]
     row = evaluate.score_mode("fast", DEFAULT_OUT, ids)
-    assert row["images"] == 2 and row["model"] == "u2netp"
+    assert row["images"] == 2 and row["model"] == "u2netp-wasm"  # WASM is the default backend
     assert 0.3 < row["iou_mean"] <= 1 and 0 <= row["mae"] < 0.2
-    assert "| fast | u2netp |" in evaluate.table({"rows": [row]})
+    assert "| fast | u2netp-wasm |" in evaluate.table({"rows": [row]})

@@ -103,7 +103,7 @@ def test_mode_plan_names_backend_model_and_input_for_every_mode():
         model = "isnet" if backend == "webgpu" else "isnet-wasm"  # integer kernels: CPU only
         assert plan["balanced"] == {"backend": backend, "model": model, "input": "1024x1024"}
         assert plan["portrait"]["input"] == "long side 512"
-        assert plan["fast"]["model"] == "u2netp"
+        assert plan["fast"]["model"] == ("u2netp" if backend == "webgpu" else "u2netp-wasm")
 
 
 def test_idle_sessions_are_chosen_for_release():

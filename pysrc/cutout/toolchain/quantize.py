@@ -549,6 +549,8 @@ def static_int8(
     inputs: list[np.ndarray] | None,
     ranges: Path,
     keep_float: list[str],
+    only: list[str] | None = None,
+    method: str = "percentile",
 ) -> onnx.ModelProto:
     """Static QDQ int8: uint8 activations (per tensor, Percentile-calibrated), int8
     weights per output channel, so the CPU EP fuses DQ -> Conv -> Q into QLinearConv and
@@ -558,8 +560,10 @@ def static_int8(
     `ranges` is the calibration lock file: when it exists its ranges are used and no
     inference runs, so the built file is byte-identical on every machine (calibration
     runs fp32 kernels whose last bits differ between CPUs). Without it the ranges are
-    calibrated on `inputs` and written there. `keep_float` are node names left in float.
-    The session that runs the result must keep QDQ (`session.disable_quant_qdq` = 0).
+    calibrated on `inputs` and written there. `keep_float` are node names left in float;
+    `only`, if given, the only nodes quantised. `method`: "percentile" (99.999) or
+    "minmax" ranges. The session that runs the result must keep QDQ
+    (`session.disable_quant_qdq` = 0).
     """
     import tempfile
 
@@ -574,7 +578,9 @@ def static_int8(
         quantize_static(
             str(src), str(dst), _Feeds(feed, inputs or []), quant_format=QuantFormat.QDQ,
             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.Percentile, nodes_to_exclude=list(keep_float),
+            calibrate_method={"percentile": CalibrationMethod.Percentile,
+                              "minmax": CalibrationMethod.MinMax}[method],
+            nodes_to_exclude=list(keep_float), nodes_to_quantize=list(only or []),
             calibration_cache_path=str(ranges),
             extra_options={"CalibStridedMinMax": 1})  # one image at a time: bounded memory
         out = onnx.load(str(dst))
