@@ -108,6 +108,20 @@ class Source:
         return path
 
 
+def _stamped(out: Path, inputs: list[Path], convert: Callable[[], Any]) -> Path:
+    """`out`, converted again only if a file in `inputs` (the source, the converting
+    code, a ranges lock file) changed since it was made: the stamp records their hashes."""
+    stamp = out.with_suffix(".stamp")
+    key = "\n".join(sha256_file(Path(p)) if Path(p).is_file() else f"missing {p}" for p in inputs)
+    if out.is_file() and stamp.is_file() and stamp.read_text() == key:
+        return out
+    from cutout.toolchain.quantize import save
+
+    save(convert(), out)
+    stamp.write_text(key)
+    return out
+
+
 def _isnet_int8(original: Path, out: Path) -> Path:
     """ISNet fp16 (fixed 1024) -> any size, fp32 compute, int8 per-channel weights
     (weight-only DequantizeLinear, on both onnxruntime-web EPs). Deterministic:
@@ -115,36 +129,26 @@ def _isnet_int8(original: Path, out: Path) -> Path:
     from cutout.toolchain import isnet
     from cutout.toolchain import quantize as q
 
-    # Reuse an earlier conversion only if the source and the converting code are
-    # byte-identical to the ones that made it (the stamp records their hashes).
-    stamp = out.with_suffix(".stamp")
-    key = "\n".join(sha256_file(Path(p)) for p in (original, isnet.__file__, q.__file__))
-    if out.is_file() and stamp.is_file() and stamp.read_text() == key:
-        return out
-    fp32 = isnet.fp32_dynamic(original)
-    q.save(q.quantize_model(fp32, q.uniform_plan(fp32, "int8")), out)
-    stamp.write_text(key)
-    return out
+    def convert() -> Any:
+        fp32 = isnet.fp32_dynamic(original)
+        return q.quantize_model(fp32, q.uniform_plan(fp32, "int8"))
+
+    return _stamped(out, [original, Path(isnet.__file__), Path(q.__file__)], convert)
 
 
 def _isnet_qdq(original: Path, out: Path) -> Path:
     """ISNet, static int8 (uint8 activations, int8 weights): integer compute on WASM,
     ~2x faster there; WebGPU has no QuantizeLinear kernel, so it keeps `isnet`.
-    Deterministic: the calibration ranges are committed (models/isnet-wasm.ranges.json).
+    Deterministic: the calibration ranges are committed (models/isnet-wasm.ranges.json;
+    without it, calibration runs and writes it).
     Converted for any size; sources.json fuses it at a fixed 1024² (what Balanced
     runs): with every shape known, onnxruntime-web makes the session in 0.3 s, not 1.0,
     and runs it 17 % faster (docs/MODELS.md)."""
     from cutout.toolchain import isnet
     from cutout.toolchain import quantize as q
 
-    stamp = out.with_suffix(".stamp")
-    key = "\n".join(sha256_file(Path(p)) for p in (original, isnet.__file__, q.__file__))
-    key += "\n" + (sha256_file(isnet.QDQ_RANGES) if isnet.QDQ_RANGES.is_file() else "calibrate")
-    if out.is_file() and stamp.is_file() and stamp.read_text() == key:
-        return out
-    q.save(isnet.static_int8(original), out)
-    stamp.write_text(key)
-    return out
+    return _stamped(out, [original, Path(isnet.__file__), Path(q.__file__), isnet.QDQ_RANGES],
+                    lambda: isnet.static_int8(original))
 
 
 def _u2netp_qdq(original: Path, out: Path) -> Path:
@@ -154,14 +158,8 @@ def _u2netp_qdq(original: Path, out: Path) -> Path:
     from cutout.toolchain import quantize as q
     from cutout.toolchain import u2netp
 
-    stamp = out.with_suffix(".stamp")
-    key = "\n".join(sha256_file(Path(p)) for p in (original, u2netp.__file__, q.__file__))
-    key += "\n" + (sha256_file(u2netp.QDQ_RANGES) if u2netp.QDQ_RANGES.is_file() else "calibrate")
-    if out.is_file() and stamp.is_file() and stamp.read_text() == key:
-        return out
-    q.save(u2netp.static_int8(original), out)
-    stamp.write_text(key)
-    return out
+    return _stamped(out, [original, Path(u2netp.__file__), Path(q.__file__), u2netp.QDQ_RANGES],
+                    lambda: u2netp.static_int8(original))
 
 
 def _modnet_int8(original: Path, out: Path) -> Path:
