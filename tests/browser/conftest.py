@@ -25,10 +25,11 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def extension_dir() -> Path:
-    if not (EXTENSION / "manifest.json").is_file():
+    if not (EXTENSION / "manifest.json").is_file():  # as `invoke build` makes it
         from cutout.toolchain.build import build_extension
+        from cutout.toolchain.snapshot import bundle_snapshot
 
-        build_extension()
+        bundle_snapshot(build_extension().out)
     return EXTENSION
 
 

@@ -63,10 +63,19 @@ def test_remove_and_build_pass_backend_and_flavour(tasks, monkeypatch, tmp_path)
     class Info:
         out, files, bytes = tmp_path, 1, 1
 
+    import cutout.toolchain.snapshot as snapshot
+
     monkeypatch.setattr(build, "build_extension", lambda model_host, remote: (
         seen.update(host=model_host, remote=remote) or Info()))
+
+    def no_chromium(out):  # what the build prints without a browser to make the snapshot
+        seen.update(snapshot_of=out)
+        raise RuntimeError("no Chromium")
+
+    monkeypatch.setattr(snapshot, "bundle_snapshot", no_chromium)
     tasks.build.body(MockContext(), model_host="https://models.example/", remote_models=True)
     assert seen["host"] == "https://models.example/" and seen["remote"] is True
+    assert seen["snapshot_of"] == tmp_path  # the build goes on without it
 
 
 def test_default_build_bundles_every_model_and_the_slim_one_only_fast(tmp_path):

@@ -31,6 +31,9 @@ OUT_DIR = REPO_ROOT / "build" / "extension"
 MODELS_DIR = REPO_ROOT / "build" / "models"
 MANIFEST = REPO_ROOT / "models" / "manifest.json"
 ICON_SIZES = (16, 32, 48, 128)
+# Pyodide's start-up memory snapshot, made by `invoke build` in headless Chromium
+# (toolchain.snapshot): the engine restores it even on its very first start.
+SNAPSHOT_PATH = "engine/pyodide.snapshot.gz"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ def template_context(wheel_name: str, model_host: str = DEFAULT_MODEL_HOST) -> d
         "idle_minutes": round(modes.IDLE_SESSION_MS / 60_000),
         "engine_cache": modes.ENGINE_CACHE,
         "pyodide_version": PYODIDE.version,
+        "bundled_snapshot": SNAPSHOT_PATH,
         **protocol.js_constants(),
     }
 
