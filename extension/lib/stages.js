@@ -9,6 +9,10 @@ export const STAGE_TEXT = Object.freeze({
   composing: 'Cutting out…',
 });
 
+// Stages whose detail a person wants to see: the download's MB, how far a big photo's
+// cut-out is (its strips, "40 %").
+const SHOWN_DETAIL = new Set(['downloading-model', 'composing']);
+
 export function stageText({ stage, detail }) {
-  return [STAGE_TEXT[stage] ?? stage, stage === 'downloading-model' ? detail : ''].join(' ').trim();
+  return [STAGE_TEXT[stage] ?? stage, SHOWN_DETAIL.has(stage) ? detail ?? '' : ''].join(' ').trim();
 }

@@ -83,3 +83,35 @@ def test_a_17_mp_photo_gets_refined_edges_too(browser, image_server):
     # photo), and where both are opaque the colours are the photo's.
     opaque = (a == 255) & (b == 255)
     assert np.abs(ours[..., :3][opaque].astype(int) - native[..., :3][opaque]).max() <= 2
+
+
+def test_a_big_photo_shows_how_far_its_cut_out_is(browser, image_server):
+    """A 24 MP photo composes in ~24 strips for a few seconds: the result page says how
+    far it is ("Cutting out… 40 %"), not a still spinner."""
+    import time
+
+    path = image_server.folder / "big-24mp.jpg"
+    Image.open(image_server.folder / "coffee.jpg").convert("RGB").resize(
+        (5657, 4243), Image.Resampling.BILINEAR).save(path, quality=85)
+    job = browser.start_job(image_server.url(path.name), "fast")
+    driver = browser.driver
+    driver.switch_to.new_window("tab")
+    try:
+        driver.get(job["url"])
+        driver.execute_script("""
+          const stage = document.getElementById('stage');
+          window.__stages = [stage.textContent];
+          new MutationObserver(() => window.__stages.push(stage.textContent))
+            .observe(stage, {childList: true, characterData: true, subtree: true});""")
+        deadline = time.monotonic() + 180
+        while driver.execute_script("return document.body.dataset.state") == "working":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert driver.execute_script("return document.body.dataset.state") == "done"
+        shown = driver.execute_script("return window.__stages")
+        percents = [int(t.split()[-2]) for t in shown
+                    if t.startswith("Cutting out…") and t.endswith(" %")]
+        assert percents and percents == sorted(percents) and percents[-1] == 100, shown
+    finally:
+        driver.close()
+        driver.switch_to.window(browser.home)
