@@ -80,3 +80,13 @@ def compose_strips(photo_h: int, photo_w: int, low_h: int,
         a, b = source_rows(first, stop, photo_h, low_h)
         strips.append(Strip(first, stop, a, b))
     return strips
+
+
+def downscale_rows(s: Strip, photo_h: int, low_h: int, low_w: int) -> list[int]:
+    """The downscale graph's `rows` input for strip `s` (toolchain.compose.downscale_model)."""
+    return [s.first, s.stop, s.src_first, photo_h, low_h, low_w]
+
+
+def compose_rows(s: Strip, photo_h: int, low_h: int) -> list[int]:
+    """The strip graph's `rows` input for strip `s` (toolchain.compose.strip_model)."""
+    return [s.first, s.src_first, photo_h, low_h]

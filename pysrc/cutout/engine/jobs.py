@@ -385,7 +385,7 @@ class JobRunner:
             out = await _js.run_session(downscale, {
                 "rgba": _js.uint8_tensor(_js.read_rows(ctx, s.src_first, s.src_stop),
                                          [1, s.src_stop - s.src_first, width, 4]),
-                "rows": _js.int32_tensor([s.first, s.stop, s.src_first, height, low_h, low_w])})
+                "rows": _js.int32_tensor(strips.downscale_rows(s, height, low_h, low_w))})
             parts.append(out.rgb_low.data)
         fields = (await _js.run_session(fields_graph, {
             "rgb_low": _js.float32_tensor(_js.joined_float32(parts), [1, low_h, 3, low_w]),
@@ -400,7 +400,7 @@ class JobRunner:
                 "fields": _js.float32_tensor(
                     _js.float32_range(fields.data, s.src_first * row, s.src_stop * row),
                     [1, s.src_stop - s.src_first, planes, low_w]),
-                "rows": _js.int32_tensor([s.first, s.src_first, height, low_h])})
+                "rows": _js.int32_tensor(strips.compose_rows(s, height, low_h))})
             _js.write_rows(ctx, out.cutout.data, s.first)
             if job is not None and len(bands) > 4:
                 self._progress(job, "composing", f"{100 * (i + 1) // len(bands)} %")

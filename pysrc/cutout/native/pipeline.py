@@ -153,7 +153,7 @@ def compose(rgba: np.ndarray, mask: np.ndarray,
     downscale, fields_graph, strip_graph = _compose_sessions()
     parts = [downscale.run(None, {
         "rgba": np.ascontiguousarray(rgba[None, s.src_first:s.src_stop]),
-        "rows": np.array([s.first, s.stop, s.src_first, h, low_h, low_w], np.int32)})[0]
+        "rows": np.array(strips.downscale_rows(s, h, low_h, low_w), np.int32)})[0]
         for s in strips.downscale_strips(h, w, low_h, strip_pixels)]
     (fields,) = fields_graph.run(None, {"rgb_low": np.concatenate(parts, axis=1),
                                         "alpha": np.ascontiguousarray(mask)[None]})
@@ -162,7 +162,7 @@ def compose(rgba: np.ndarray, mask: np.ndarray,
         out[s.first:s.stop] = strip_graph.run(None, {
             "rgba": np.ascontiguousarray(rgba[None, s.first:s.stop]),
             "fields": np.ascontiguousarray(fields[:, s.src_first:s.src_stop]),
-            "rows": np.array([s.first, s.src_first, h, low_h], np.int32)})[0][0]
+            "rows": np.array(strips.compose_rows(s, h, low_h), np.int32)})[0][0]
     return out
 
 
