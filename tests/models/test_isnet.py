@@ -104,6 +104,8 @@ def test_static_int8_agrees_with_the_webgpu_file(isnet_paths, wasm_path, name):
 def test_static_int8_is_integer_compute_with_a_float_head(wasm_path, built_models):
     import onnx
 
+    from cutout.toolchain import isnet
+
     model = onnx.load(str(wasm_path), load_external_data=False)
     quantised = {n.input[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
@@ -114,6 +116,10 @@ def test_static_int8_is_integer_compute_with_a_float_head(wasm_path, built_model
     head = next(c for c in convs if c.name == "/side1/Conv")
     inits = {t.name: t for t in model.graph.initializer}
     assert inits[head.input[1]].data_type == onnx.TensorProto.FLOAT  # the mask's conv: float
+    # the full-resolution stage stays float but for its three heavy convolutions
+    stage1 = {c.name: c in int8_convs for c in convs if c.name.startswith(("/conv_in/", "/stage1/"))}
+    assert {n for n, q in stage1.items() if q} == set(isnet.QDQ_INT8_IN_FLOAT_STAGE), stage1
+    assert len(stage1) == 15
     assert not any(n.op_type == "Shape" and producer.get(n.input[0]) is not None
                    and producer[n.input[0]].op_type == "DequantizeLinear" for n in model.graph.node)
     assert built_models["isnet-wasm"].int8_compute and not built_models["isnet"].int8_compute
@@ -126,7 +132,8 @@ def test_static_int8_builds_from_the_committed_ranges_without_inference(tmp_path
     from cutout.toolchain import isnet
 
     assert isnet.QDQ_RANGES.is_file()
-    monkeypatch.setattr(isnet, "calibration_inputs", lambda *a, **k: pytest.fail("calibrated"))
+    for name in ("calibration_inputs", "augmented_calibration_inputs"):
+        monkeypatch.setattr(isnet, name, lambda *a, **k: pytest.fail("calibrated"))
     # the recipe's output equals the shipped, manifest-checked file's source graph
     from cutout.toolchain.fetch import DEFAULT_CACHE
 

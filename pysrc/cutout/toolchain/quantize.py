@@ -551,6 +551,7 @@ def static_int8(
     keep_float: list[str],
     only: list[str] | None = None,
     method: str = "percentile",
+    percentile: float = 99.999,
 ) -> onnx.ModelProto:
     """Static QDQ int8: uint8 activations (per tensor, Percentile-calibrated), int8
     weights per output channel, so the CPU EP fuses DQ -> Conv -> Q into QLinearConv and
@@ -561,8 +562,9 @@ def static_int8(
     inference runs, so the built file is byte-identical on every machine (calibration
     runs fp32 kernels whose last bits differ between CPUs). Without it the ranges are
     calibrated on `inputs` and written there. `keep_float` are node names left in float;
-    `only`, if given, the only nodes quantised. `method`: "percentile" (99.999) or
-    "minmax" ranges. The session that runs the result must keep QDQ
+    `only`, if given, the only nodes quantised. `method`: "percentile" or "minmax"
+    ranges; `percentile`: where "percentile" ranges clip |x| (per tensor, over all the
+    calibration inputs). The session that runs the result must keep QDQ
     (`session.disable_quant_qdq` = 0).
     """
     import tempfile
@@ -582,7 +584,8 @@ def static_int8(
                               "minmax": CalibrationMethod.MinMax}[method],
             nodes_to_exclude=list(keep_float), nodes_to_quantize=list(only or []),
             calibration_cache_path=str(ranges),
-            extra_options={"CalibStridedMinMax": 1})  # one image at a time: bounded memory
+            extra_options={"CalibStridedMinMax": 1,  # one image at a time: bounded memory
+                           "CalibPercentile": percentile})
         out = onnx.load(str(dst))
     _shape_from_float(out)
     onnx.checker.check_model(out)
