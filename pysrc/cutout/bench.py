@@ -87,20 +87,48 @@ class MemorySampler:
     """Peak memory of all processes of one Chromium profile (Linux /proc), two ways:
     the sum of RSS (what earlier runs reported: shared pages such as Chromium's own code
     count once per process) and the sum of PSS (shared pages split between the
-    processes that map them: the memory the profile really holds)."""
+    processes that map them: the memory the profile really holds).
+
+    PSS needs smaps_rollup, which walks each process's page tables: ~40 ms of CPU per
+    sample of a profile holding a model, i.e. ~15 % of a core at 5 samples a second,
+    taken from the very runs being timed on 2 cores (probe, 2026-12-06). So the sampler
+    polls the cheap RSS (statm) and reads PSS only when RSS reaches a new high; PSS
+    rises and falls with RSS, so its peak is where RSS peaks."""
+
+    PSS_STEP_KB = 16 * 1024  # a new RSS high by this much triggers a PSS reading
 
     def __init__(self, marker: str, interval: float = 0.2) -> None:
         self.marker, self.interval = marker, interval
         self.peak_kb = self.peak_pss_kb = 0
+        self._pss_read_at_kb = 0
+        self._matches: dict[str, bool] = {}  # pid -> is one of the profile's processes
+        self._page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _pids(self) -> list[str]:
+        pids = set(filter(str.isdigit, os.listdir("/proc")))
+        self._matches = {pid: hit for pid, hit in self._matches.items() if pid in pids}
+        for pid in pids - self._matches.keys():
+            try:
+                self._matches[pid] = self.marker in Path(f"/proc/{pid}/cmdline").read_text(errors="ignore")
+            except OSError:
+                continue
+        return [pid for pid, hit in self._matches.items() if hit]
+
+    def _rss_kb(self) -> int:
+        total = 0
+        for pid in self._pids():
+            try:
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * self._page_kb
+            except (OSError, IndexError):
+                continue
+        return total
+
     def _sample(self) -> tuple[int, int]:
         rss = pss = 0
-        for pid in filter(str.isdigit, os.listdir("/proc")):
+        for pid in self._pids():
             try:
-                if self.marker not in Path(f"/proc/{pid}/cmdline").read_text(errors="ignore"):
-                    continue
                 for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                     if line.startswith("Rss:"):
                         rss += int(line.split()[1])
@@ -118,10 +146,17 @@ class MemorySampler:
         """The profile's PSS sum now, MB."""
         return round(self._sample()[1] / 1024, 1)
 
+    def reset(self) -> None:
+        """Start a new peak (per photo)."""
+        self.peak_kb = self.peak_pss_kb = self._pss_read_at_kb = 0
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            rss, pss = self._sample()
-            self.peak_kb, self.peak_pss_kb = max(self.peak_kb, rss), max(self.peak_pss_kb, pss)
+            rss = self._rss_kb()
+            self.peak_kb = max(self.peak_kb, rss)
+            if rss >= self._pss_read_at_kb + self.PSS_STEP_KB:
+                self._pss_read_at_kb = rss
+                self.peak_pss_kb = max(self.peak_pss_kb, self._sample()[1])
 
     def __enter__(self) -> MemorySampler:
         self._thread.start()
@@ -332,7 +367,7 @@ def run_scaling(extension_dir: Path, mode: str, sizes: tuple[float, ...] = SCALI
             if warmup.state != "done":
                 raise RuntimeError(f"{photos[0].name}: {warmup.error}")
             for mp, photo in zip(sizes, photos):
-                memory.peak_pss_kb = 0
+                memory.reset()
                 outcome = browser.remove(server.url(photo.name), mode, backend=backend,
                                          timeout=600)
                 if outcome.state != "done":
