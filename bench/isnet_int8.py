@@ -1,0 +1,151 @@
+"""How `isnet-wasm`'s static int8 recipe was chosen, and what it scores (docs/MODELS.md).
+
+    python bench/isnet_int8.py select 99.999 99.99 ...   # the percentile sweep
+    python bench/isnet_int8.py davis BEFORE.onnx AFTER.onnx   # report two fused files
+
+`select` scores ranges at each percentile (and the shipped choice of float nodes) by
+the mask's agreement with the fp32 graph on the selection set: scikit-image photos only
+(the wheel's photos other than the calibration ones, plus the calibration photos whole
+and cropped; those whose fp32 mask covers >= 2 %). The activation histograms are
+collected once over the 18 calibration views (~4 min) and kept in build/cache.
+
+`davis` reports two fused `isnet-wasm` files on ../shared/eval/davis345 (every 3rd
+photo; skips when absent): quality through the product's native pipeline, and agreement
+with the fp16 original at 1024². It is never used to choose.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "pysrc"))
+
+from cutout.toolchain import isnet  # noqa: E402
+from cutout.toolchain import quantize as Q  # noqa: E402
+from cutout.toolchain.fetch import DEFAULT_CACHE  # noqa: E402
+
+HELD_OUT = ("motorcycle_right", "coins", "clock_motion", "cell", "ihc", "logo")
+HISTOGRAMS = DEFAULT_CACHE / "isnet-activation-histograms.pkl"
+
+
+def _session(model: onnx.ModelProto | str, keep_qdq: bool) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.add_session_config_entry("session.disable_quant_qdq", "0" if keep_qdq else "1")
+    source = model if isinstance(model, str) else model.SerializeToString()
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def selection_views() -> list[np.ndarray]:
+    wheel = next(DEFAULT_CACHE.glob("scikit_image-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        views = [np.asarray(Image.open(z.open(f"skimage/data/{name}.png")).convert("RGB"))
+                 for name in HELD_OUT]
+    for path in Q.calibration_photos(DEFAULT_CACHE):
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        h, w = rgb.shape[:2]
+        views += [rgb, np.ascontiguousarray(rgb[: h * 3 // 4, w // 4:])]
+    return [isnet.preprocess(v, (isnet.BASE_SIZE, isnet.BASE_SIZE)) for v in views]
+
+
+def histograms(fp32_path: str, name: str) -> dict:
+    from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
+
+    if HISTOGRAMS.is_file():
+        return pickle.loads(HISTOGRAMS.read_bytes())
+    inputs = isnet.augmented_calibration_inputs(isnet.BASE_SIZE, DEFAULT_CACHE)
+    with tempfile.TemporaryDirectory() as tmp:
+        calibrator = create_calibrator(Path(fp32_path), None, f"{tmp}/augmented.onnx",
+                                       CalibrationMethod.Percentile)
+        for i in range(len(inputs)):  # one view at a time: bounded memory
+            feeds = Q._Feeds(name, inputs)
+            feeds.set_range(i, i + 1)
+            calibrator.collect_data(feeds)
+        hist = calibrator.collector.histogram_dict
+    HISTOGRAMS.write_bytes(pickle.dumps(hist))
+    return hist
+
+
+def select(percentiles: list[float]) -> None:
+    from onnxruntime.quantization.calibrate import CalibrationMethod, HistogramCollector, TensorsData
+    from onnxruntime.quantization.quantize import save_tensors_data
+
+    fp32 = isnet.fp32_dynamic(isnet.fetch_model(DEFAULT_CACHE))
+    name, out = fp32.graph.input[0].name, fp32.graph.output[0].name
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx.save(fp32, f"{tmp}/fp32.onnx")
+        xs = selection_views()
+        ref = _session(f"{tmp}/fp32.onnx", False)
+        refs = [ref.run([out], {name: x})[0][0, 0] for x in xs]
+        keep = [i for i, r in enumerate(refs) if (r >= 0.5).mean() >= 0.02]
+        hist = histograms(f"{tmp}/fp32.onnx", name)
+        for p in percentiles:
+            collector = HistogramCollector("percentile", True, 2048, 128, p, "same")
+            collector.histogram_dict = hist
+            ranges = Path(tmp) / f"ranges-{p}.json"
+            save_tensors_data(TensorsData(CalibrationMethod.Percentile,
+                                          collector.compute_collection_result()), ranges)
+            session = _session(Q.static_int8(fp32, None, ranges, isnet.qdq_keep_float(fp32)), True)
+            ious, maes = [], []
+            for i in keep:
+                y = session.run([out], {name: xs[i]})[0][0, 0]
+                a, b = y >= 0.5, refs[i] >= 0.5
+                ious.append((a & b).sum() / max((a | b).sum(), 1))
+                maes.append(float(np.abs(y - refs[i]).mean()))
+            print(json.dumps({"percentile": p, "views": len(keep), "agree_iou_mean": round(float(np.mean(ious)), 4),
+                              "agree_iou_min": round(float(np.min(ious)), 4),
+                              "alpha_mae": round(float(np.mean(maes)), 5)}), flush=True)
+
+
+def davis(before: Path, after: Path) -> None:
+    from cutout import evaluate
+    from cutout.modes import get_mode, pipeline_options
+    from cutout.native import metrics
+    from cutout.native.pipeline import get_session, load_rgba, predict_alpha
+
+    if not (evaluate.DAVIS / "images").is_dir():
+        print(f"skipped: {evaluate.DAVIS} is absent")
+        return
+    sessions = {"before": get_session(before), "after": get_session(after)}
+    fp16 = _session(str(isnet.fetch_model(DEFAULT_CACHE)), False)
+    options = pipeline_options(get_mode("balanced"))
+    scores: dict[str, dict[str, list[float]]] = {k: {} for k in sessions}
+    ids = evaluate.image_ids(3)
+    for i in ids:
+        rgba = load_rgba(evaluate.DAVIS / "images" / f"{i}.jpg")
+        gt = np.asarray(Image.open(evaluate.DAVIS / "masks" / f"{i}.png").convert("L"))
+        square = np.asarray(Image.fromarray(rgba).resize((1024, 1024), Image.BILINEAR))
+        ref = fp16.run(["output"], {"input": isnet.preprocess(np.ascontiguousarray(square[..., :3]),
+                                                              (1024, 1024))})[0][0, 0] >= 0.5
+        for key, session in sessions.items():
+            alpha = predict_alpha(session, rgba, **options)
+            ours = session.run(["alpha"], {"rgba": square[None]})[0][0] >= 128
+            row = {"iou": metrics.iou(alpha, gt), "boundary_f": metrics.boundary_f(alpha, gt),
+                   "mae": metrics.mae(alpha, gt),
+                   "agree_iou": float((ours & ref).sum() / max((ours | ref).sum(), 1))}
+            for metric, value in row.items():
+                scores[key].setdefault(metric, []).append(value)
+    report = {key: {**{m: round(float(np.mean(v)), 4) for m, v in s.items()},
+                    "iou_worst5": round(float(metrics.worst_mean(s["iou"], 0.05)), 4),
+                    "agree_iou_worst5": round(float(metrics.worst_mean(s["agree_iou"], 0.05)), 4)}
+              for key, s in scores.items()}
+    print(json.dumps({"images": len(ids), **report}, indent=1))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["select"]:
+        select([float(p) for p in sys.argv[2:]] or [isnet.QDQ_PERCENTILE])
+    elif sys.argv[1:2] == ["davis"] and len(sys.argv) == 4:
+        davis(Path(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        sys.exit(__doc__)
