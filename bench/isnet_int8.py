@@ -102,7 +102,8 @@ def select(percentiles: list[float]) -> None:
                 a, b = y >= 0.5, refs[i] >= 0.5
                 ious.append((a & b).sum() / max((a | b).sum(), 1))
                 maes.append(float(np.abs(y - refs[i]).mean()))
-            print(json.dumps({"percentile": p, "views": len(keep), "agree_iou_mean": round(float(np.mean(ious)), 4),
+            print(json.dumps({"percentile": p, "views": len(keep),
+                              "agree_iou_mean": round(float(np.mean(ious)), 4),
                               "agree_iou_min": round(float(np.min(ious)), 4),
                               "alpha_mae": round(float(np.mean(maes)), 5)}), flush=True)
 
