@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,14 +35,6 @@ from cutout.toolchain.fetch import DEFAULT_CACHE  # noqa: E402
 
 HELD_OUT = ("motorcycle_right", "coins", "clock_motion", "cell", "ihc", "logo")
 HISTOGRAMS = DEFAULT_CACHE / "isnet-activation-histograms.pkl"
-
-
-def _session(model: onnx.ModelProto | str, keep_qdq: bool) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    options.add_session_config_entry("session.disable_quant_qdq", "0" if keep_qdq else "1")
-    source = model if isinstance(model, str) else model.SerializeToString()
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def selection_views() -> list[np.ndarray]:
@@ -85,7 +76,7 @@ def select(percentiles: list[float]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         onnx.save(fp32, f"{tmp}/fp32.onnx")
         xs = selection_views()
-        ref = _session(f"{tmp}/fp32.onnx", False)
+        ref = Q._session(f"{tmp}/fp32.onnx")
         refs = [ref.run([out], {name: x})[0][0, 0] for x in xs]
         keep = [i for i, r in enumerate(refs) if (r >= 0.5).mean() >= 0.02]
         hist = histograms(f"{tmp}/fp32.onnx", name)
@@ -95,7 +86,8 @@ def select(percentiles: list[float]) -> None:
             ranges = Path(tmp) / f"ranges-{p}.json"
             save_tensors_data(TensorsData(CalibrationMethod.Percentile,
                                           collector.compute_collection_result()), ranges)
-            session = _session(Q.static_int8(fp32, None, ranges, isnet.qdq_keep_float(fp32)), True)
+            session = Q._session(Q.static_int8(fp32, None, ranges, isnet.qdq_keep_float(fp32)),
+                                 keep_qdq=True)
             ious, maes = [], []
             for i in keep:
                 y = session.run([out], {name: xs[i]})[0][0, 0]
@@ -118,7 +110,7 @@ def davis(before: Path, after: Path) -> None:
         print(f"skipped: {evaluate.DAVIS} is absent")
         return
     sessions = {"before": get_session(before), "after": get_session(after)}
-    fp16 = _session(str(isnet.fetch_model(DEFAULT_CACHE)), False)
+    fp16 = Q._session(isnet.fetch_model(DEFAULT_CACHE))
     options = pipeline_options(get_mode("balanced"))
     scores: dict[str, dict[str, list[float]]] = {k: {} for k in sessions}
     ids = evaluate.image_ids(3)

@@ -224,13 +224,15 @@ def _set_opset(model: onnx.ModelProto, version: int) -> None:
 # ------------------------------------------------------------------ calibration
 
 
-def _session(model: onnx.ModelProto | str | Path, threads: int = 2):
+def _session(model: onnx.ModelProto | str | Path, threads: int = 2, keep_qdq: bool = False):
+    """A CPU session; weight-only DQ is folded at load (fp32 speed) unless `keep_qdq`, which
+    a static QDQ graph needs to run as integer kernels."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
-    so.add_session_config_entry("session.disable_quant_qdq", "1")  # fold weight DQ at load: fp32 speed
+    so.add_session_config_entry("session.disable_quant_qdq", "0" if keep_qdq else "1")
     src = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
     return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
 
