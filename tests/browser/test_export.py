@@ -88,7 +88,7 @@ def test_a_17_mp_photo_gets_refined_edges_too(browser, image_server):
 def test_a_big_photo_shows_how_far_its_cut_out_is(browser, image_server):
     """A 24 MP photo composes in ~24 strips for a few seconds: the result page says how
     far it is ("Cutting out… 40 %"), not a still spinner."""
-    import time
+    from cutout.headless.chromium import WAIT_FOR_STATE
 
     path = image_server.folder / "big-24mp.jpg"
     Image.open(image_server.folder / "coffee.jpg").convert("RGB").resize(
@@ -103,11 +103,7 @@ def test_a_big_photo_shows_how_far_its_cut_out_is(browser, image_server):
           window.__stages = [stage.textContent];
           new MutationObserver(() => window.__stages.push(stage.textContent))
             .observe(stage, {childList: true, characterData: true, subtree: true});""")
-        deadline = time.monotonic() + 180
-        while driver.execute_script("return document.body.dataset.state") == "working":
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-        assert driver.execute_script("return document.body.dataset.state") == "done"
+        assert driver.execute_async_script(WAIT_FOR_STATE, 180_000) == "done"
         shown = driver.execute_script("return window.__stages")
         percents = [int(t.split()[-2]) for t in shown
                     if t.startswith("Cutting out…") and t.endswith(" %")]
