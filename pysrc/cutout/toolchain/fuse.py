@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -314,9 +315,13 @@ def resize_model() -> onnx.ModelProto:
     return model
 
 
-def fuse_file(src: Path, dst: Path, spec: FusionSpec, name: str = "cutout") -> bytes:
-    """Fuse src into dst; return the written bytes (deterministic for a given src)."""
+def fuse_file(src: Path, dst: Path, spec: FusionSpec, name: str = "cutout",
+              then: Callable[[onnx.ModelProto], onnx.ModelProto] | None = None) -> bytes:
+    """Fuse src into dst, passing the fused graph through `then` if given (a rewrite
+    that needs its shapes); return the written bytes (deterministic for a given src)."""
     fused = fuse(onnx.load(str(src)), spec, name)
+    if then is not None:
+        fused = then(fused)
     data = fused.SerializeToString(deterministic=True)
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)

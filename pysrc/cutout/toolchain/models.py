@@ -281,9 +281,18 @@ def build_models(
         if src.recipe is not None:
             original = RECIPES[src.recipe](original, Path(cache) / "converted" / f"{src.id}.onnx")
         out = Path(out_dir) / f"{src.id}.onnx"
-        data = fuse_file(original, out, src.fusion, name=f"cutout_{src.id}")
+        # Integer compute: onnxruntime's QLinearConv takes scratch for its whole output
+        # per call, so the heavy ones run in bands of rows (toolchain/bands.py).
+        then = _bounded_scratch if src.recipe in INT8_COMPUTE_RECIPES else None
+        data = fuse_file(original, out, src.fusion, name=f"cutout_{src.id}", then=then)
         entries.append(_entry(src, out, data))
     return entries
+
+
+def _bounded_scratch(model: Any) -> Any:
+    from cutout.toolchain.bands import split_heavy_convs
+
+    return split_heavy_convs(model)[0]
 
 
 def write_manifest(entries: list[ModelEntry], path: Path = MANIFEST_PATH) -> Path:
