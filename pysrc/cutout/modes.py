@@ -37,6 +37,9 @@ PRELOADED_GRAPHS = (RESIZE_GRAPH, COMPOSE_DOWNSCALE_GRAPH, COMPOSE_FIELDS_GRAPH,
 
 # Cache Storage bucket of downloaded models (the engine writes it, the options page clears it).
 MODEL_CACHE = "cutout-models-v1"
+# localStorage (the extension's origin): the model the engine loaded last on WASM, which
+# offscreen.js loads again while Pyodide boots (engine/models.py writes it).
+WARM_MODEL_KEY = "cutout-warm-model"
 # Cache Storage bucket of the engine's start-up snapshot (offscreen.js: Pyodide's memory
 # right after its own start, before anything of ours or of an image; ~7 MB gzipped).
 ENGINE_CACHE = "cutout-engine-v1"

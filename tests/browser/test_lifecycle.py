@@ -242,13 +242,44 @@ def _snapshot_sizes(browser) -> list[int]:
         async (k) => (await (await cache.match(k)).arrayBuffer()).byteLength));""")
 
 
-def _restart_engine(browser, image_server):
+def _restart_engine(browser, image_server, mode="fast"):
     """The engine's document closed (as after a browser restart, or never opened yet),
     then a job: its timings."""
     _page_script(browser, "await chrome.offscreen.closeDocument().catch(() => {}); return 'closed';")
-    outcome = browser.remove(image_server.url("chelsea.jpg"), "fast")
+    outcome = browser.remove(image_server.url("chelsea.jpg"), mode)
     assert outcome.state == "done", outcome.error
     return outcome.result["timings_ms"]
+
+
+def _warm_model_hint(browser) -> dict:
+    from cutout.modes import WARM_MODEL_KEY
+
+    return json.loads(_page_script(browser, f"return localStorage.getItem({WARM_MODEL_KEY!r});"))
+
+
+def test_a_start_loads_the_last_model_while_pyodide_boots(browser, image_server):
+    """The engine notes the model it loaded last on WASM; the next start of its document
+    loads that model during Pyodide's boot, and a job of that model takes the session.
+    A hint whose file does not hash as it says is not loaded; a preload of another model
+    than the job's is released, and the job loads its own."""
+    from cutout.modes import WARM_MODEL_KEY, get_mode
+
+    _restart_engine(browser, image_server, "portrait")
+    hint = _warm_model_hint(browser)
+    assert hint["path"] == f"models/{get_mode('portrait').model_on('wasm')}.onnx"
+    timings = _restart_engine(browser, image_server, "portrait")
+    assert timings["boot_warmModelTaken"] >= timings["boot_warmModel"] > 0
+
+    _restart_engine(browser, image_server, "fast")  # Fast's model is the hint now
+    assert _warm_model_hint(browser)["path"] == f"models/{get_mode('fast').model_on('wasm')}.onnx"
+    _page_script(browser, f"localStorage.setItem({WARM_MODEL_KEY!r}, arguments[0]); return 1;",
+                 json.dumps({**_warm_model_hint(browser), "sha256": "0" * 64}))
+    timings = _restart_engine(browser, image_server, "fast")
+    assert "boot_warmModel" not in timings and "boot_warmModelTaken" not in timings
+    assert _warm_model_hint(browser)["sha256"] != "0" * 64  # the job's own load wrote it again
+
+    timings = _restart_engine(browser, image_server, "portrait")  # Fast's preload: not taken
+    assert timings["boot_warmModel"] > 0 and "boot_warmModelTaken" not in timings
 
 
 def _put_stored_snapshot(browser, gzipped: bool) -> None:

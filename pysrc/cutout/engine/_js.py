@@ -109,6 +109,12 @@ async def create_session(model_bytes: Any, backend: str, keep_qdq: bool = False)
     return await cutout_host.createSession(model_bytes, backend, to_js(options))
 
 
+async def take_warm_model(sha256: str) -> Any:
+    """The session offscreen.js preloaded while Pyodide booted if it is the model with
+    this sha256 (checked there), else None; it is handed out once."""
+    return await cutout_host.takeWarmModel(sha256)
+
+
 async def graph_session(path: str) -> Any:
     """The session of a bundled pixel graph (resize, compose, …) on WASM: offscreen.js
     starts creating these while Pyodide boots, so the first job does not wait for them."""

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..modes import (COMPOSE_DOWNSCALE_GRAPH, COMPOSE_FIELDS_GRAPH, COMPOSE_STRIP_GRAPH,
-                     IDLE_SESSION_MS, MODEL_CACHE, MODEL_CHUNK_BYTES, RESIZE_GRAPH)
+                     IDLE_SESSION_MS, MODEL_CACHE, MODEL_CHUNK_BYTES, RESIZE_GRAPH,
+                     WARM_MODEL_KEY, session_options)
 from ..protocol import CutoutError
 from . import _js
 from .idle import idle_keys
@@ -115,10 +116,16 @@ class ModelRegistry:
                     progress: ProgressFn) -> LoadedModel:
         info = await self.info(model_id)
         load_notes: list[str] = []
-        buffer = await (bundled_bytes(info) if info.bundled
-                        else cached_or_downloaded(info, host, progress, load_notes))
-        await _js.next_task()  # let progress messages out: creating a session blocks for seconds
-        session = await _js.create_session(_js.js_uint8(buffer), backend, info.int8_compute)
+        # Every load asks for the boot's preload first; asking for another model (or for
+        # WebGPU, never preloaded) releases it: no job of this start wanted it.
+        session = await _js.take_warm_model(info.sha256 if backend == "wasm" else "")
+        if session is None:
+            buffer = await (bundled_bytes(info) if info.bundled
+                            else cached_or_downloaded(info, host, progress, load_notes))
+            await _js.next_task()  # let progress messages out: creating a session blocks
+            session = await _js.create_session(_js.js_uint8(buffer), backend, info.int8_compute)
+        if backend == "wasm":
+            remember_warm_model(info)
         label = f"wasm ({_js.wasm_threads()} threads)" if backend == "wasm" else "webgpu"
         loaded = LoadedModel(info, session, label, tuple(load_notes))
         self._loaded[f"{model_id}@{backend}"] = loaded
@@ -196,6 +203,15 @@ class ModelRegistry:
         except _js.JsError as e:
             raise CutoutError("model-missing", f"{path} could not be loaded from this "
                               f"build ({e}).") from None
+
+
+def remember_warm_model(info: ModelInfo) -> None:
+    """The hint offscreen.js reads at the next start to load this model while Pyodide
+    boots: where the file is, what it must hash to, the session options."""
+    where = {"path": f"models/{info.file}"} if info.bundled else {"cacheKey": info.cache_key}
+    _js.save_store(WARM_MODEL_KEY, json.dumps({
+        **where, "bytes": info.bytes, "sha256": info.sha256,
+        "options": session_options("wasm", info.int8_compute)}))
 
 
 async def bundled_bytes(info: ModelInfo) -> Any:

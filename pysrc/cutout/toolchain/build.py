@@ -67,6 +67,7 @@ def template_context(wheel_name: str, model_host: str = DEFAULT_MODEL_HOST) -> d
         "wheel_path": f"engine/{wheel_name}",
         "model_host": model_host,
         "model_cache": modes.MODEL_CACHE,
+        "warm_model_key": modes.WARM_MODEL_KEY,
         "icons": {str(s): f"icons/icon{s}.png" for s in ICON_SIZES},
         "graph_session_options": modes.session_options("wasm"),
         "preloaded_graphs": list(modes.PRELOADED_GRAPHS),
