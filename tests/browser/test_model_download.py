@@ -177,3 +177,24 @@ def test_full_storage_runs_the_job_from_memory(download_build, image_server, sma
             "caches.open('cutout-models-v1').then((c) => c.keys())"
             ".then((rs) => done(rs.map((r) => r.url)));")
         assert keys == [], keys  # no part of it was kept
+
+
+def test_a_stored_model_is_loaded_again_while_the_engine_boots(download_build, image_server):
+    """A downloaded model's hint names its Cache Storage entry: the next start of the
+    engine loads it from there while Pyodide boots, not from the model host, and the
+    job takes that session."""
+    from cutout.bench import restarted_engine
+    from cutout.headless.chromium import ExtensionBrowser
+    from cutout.toolchain.build import MODELS_DIR
+
+    extension, _ = download_build
+    with host_server(MODELS_DIR) as host, ExtensionBrowser(extension) as browser:
+        browser.set_settings(modelHost=host.url())
+        first = browser.remove(image_server.url("coffee.jpg"), "portrait", timeout=120)
+        assert first.state == "done", first.error
+        downloaded = list(host.ranges)
+        assert downloaded
+        again = restarted_engine(browser, image_server.url("coffee.jpg"), "portrait", "wasm")
+        timings = again.result["timings_ms"]
+        assert timings["boot_warmModelTaken"] >= timings["boot_warmModel"] > 0
+        assert host.ranges == downloaded  # nothing asked of the model host again
