@@ -176,6 +176,8 @@ class JobRunner:
         timings: dict[str, float] = {}
         notes: list[str] = [fallback] if fallback else []
         t0 = _js.now_ms()
+        if plan[0] == tiers.WASM:  # WebGPU's failures have their own path (_infer)
+            self.registry.load_early(mode.model_on(tiers.WASM), tiers.WASM)
 
         self._progress(job, "fetching")
         blob, content_type = await self._fetch(job.src, notes, job.fetch_timeout_ms)

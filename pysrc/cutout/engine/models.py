@@ -112,6 +112,19 @@ class ModelRegistry:
             notes.extend(loaded.load_notes)
         return loaded
 
+    def load_early(self, model_id: str, backend: str) -> None:
+        """Start loading a bundled model in the background, while the job fetches and
+        decodes its photo; the job's get() then awaits this same load. (A download
+        reports its progress as the job's stage, so it waits for that stage.)"""
+        async def load() -> None:
+            if (await self.info(model_id)).bundled:
+                await self.get(model_id, backend, "", lambda done, total: None)
+
+        # Its errors are the job's get()'s to report (it loads again): retrieved here
+        # only so that asyncio does not log them as lost.
+        asyncio.ensure_future(load()).add_done_callback(
+            lambda task: task.cancelled() or task.exception())
+
     async def _load(self, model_id: str, backend: str, host: str,
                     progress: ProgressFn) -> LoadedModel:
         info = await self.info(model_id)
