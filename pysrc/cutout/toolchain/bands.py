@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
-# Scratch per convolution call. Measured in onnxruntime-web (docs/BENCHMARKS.md): at
+# Scratch per convolution call. Measured in onnxruntime-web (docs/MODELS.md): at
 # 64 MB ISNet's run is as fast as unbanded and its heap 110-130 MB smaller; at 32 MB it
 # is 6 % slower (the bands' row copies) for no more memory saved.
 SCRATCH_BUDGET = 64 << 20
