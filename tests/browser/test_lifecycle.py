@@ -282,17 +282,18 @@ def test_a_start_loads_the_last_model_while_pyodide_boots(browser, image_server)
     assert timings["boot_warmModel"] > 0 and "boot_warmModelTaken" not in timings
 
 
-def _put_stored_snapshot(browser, gzipped: bool) -> None:
-    """Cache Storage's snapshot (read before the bundled one) replaced by 4 kB of junk."""
+def _put_stored_snapshot(browser, gzipped: bool, key: str | None = None) -> None:
+    """Cache Storage's snapshot (read before the bundled one) replaced by 4 kB of junk,
+    or that junk stored under another `key`."""
     from cutout.toolchain.snapshot import SNAPSHOT_KEY
 
-    assert _page_script(browser, f"""
+    assert _page_script(browser, """
       const cache = await caches.open('cutout-engine-v1');
       let body = new Blob([new Uint8Array(4096).fill(7)]);
       if (arguments[0]) body = await new Response(
         body.stream().pipeThrough(new CompressionStream('gzip'))).blob();
-      await cache.put({SNAPSHOT_KEY!r}, new Response(body));
-      return 'replaced';""", gzipped) == "replaced"
+      await cache.put(arguments[1], new Response(body));
+      return 'replaced';""", gzipped, key or SNAPSHOT_KEY) == "replaced"
 
 
 def test_engine_starts_from_the_bundled_snapshot(browser, image_server):
@@ -300,11 +301,13 @@ def test_engine_starts_from_the_bundled_snapshot(browser, image_server):
     the first after installing included, and nothing is stored for it. A stored
     snapshot is read first; one that is not gzip is passed over, one that does not
     restore is deleted and a plain start follows; the next start restores the bundled
-    one again."""
+    one again. The standard-library modules the engine imports are in it: its import
+    loads none of them."""
     from cutout.toolchain.build import SNAPSHOT_PATH
 
     assert (browser.extension_dir / SNAPSHOT_PATH).stat().st_size > 1_000_000
-    assert _restart_engine(browser, image_server)["boot_snapshot"] == 2
+    timings = _restart_engine(browser, image_server)
+    assert timings["boot_snapshot"] == 2 and timings["boot_stdlibImported"] == 0
     assert _snapshot_sizes(browser) == []
 
     _put_stored_snapshot(browser, gzipped=False)  # unreadable: the bundled one instead
@@ -317,25 +320,34 @@ def test_engine_starts_from_the_bundled_snapshot(browser, image_server):
 
 def test_a_bundled_snapshot_that_fails_is_replaced_by_a_stored_one(tmp_path, image_server):
     """A bundled snapshot that does not restore (another browser's Pyodide, a damaged
-    file): a plain start, then the next start makes and keeps its own, which the one
-    after that restores."""
+    file): a plain start, then the next start makes and keeps its own (with the engine's
+    standard-library imports), which the one after that restores. Keeping it deletes
+    a snapshot an earlier build kept under another key."""
     import gzip
 
     from cutout.headless.chromium import ExtensionBrowser
     from cutout.modes import get_mode
     from cutout.toolchain.build import SNAPSHOT_PATH, build_extension
+    from cutout.toolchain.vendor import PYODIDE
 
     out = tmp_path / "extension"
     build_extension(out, bundle={get_mode("fast").model_on("wasm")})
     (out / SNAPSHOT_PATH).write_bytes(gzip.compress(bytes(4096)))
     with ExtensionBrowser(out) as browser:
-        assert _restart_engine(browser, image_server)["boot_snapshot"] == -1
-        assert _restart_engine(browser, image_server)["boot_snapshot"] == 0  # made, kept
+        timings = _restart_engine(browser, image_server)
+        assert timings["boot_snapshot"] == -1
+        assert timings["boot_stdlibImported"] > 0  # a plain start imports them
+        _put_stored_snapshot(browser, gzipped=True,
+                             key=f"https://engine.invalid/pyodide-{PYODIDE.version}.snapshot.gz")
+        timings = _restart_engine(browser, image_server)
+        assert timings["boot_snapshot"] == 0 and timings["boot_stdlibImported"] == 0  # made
         deadline = time.monotonic() + 30
-        while not ((sizes := _snapshot_sizes(browser)) and sizes[0] > 1_000_000):
+        while not ((sizes := _snapshot_sizes(browser)) and max(sizes) > 1_000_000):
             assert time.monotonic() < deadline, sizes  # written in the background
             time.sleep(0.3)
-        assert _restart_engine(browser, image_server)["boot_snapshot"] == 1
+        assert len(sizes) == 1  # the earlier build's is gone
+        timings = _restart_engine(browser, image_server)
+        assert timings["boot_snapshot"] == 1 and timings["boot_stdlibImported"] == 0
 
 
 def _job_tab(browser, image_server, mode="balanced"):

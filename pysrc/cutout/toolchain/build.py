@@ -24,6 +24,7 @@ from .fetch import DEFAULT_CACHE, REPO_ROOT
 from .compose import strip_graphs
 from .fuse import RESIZE_FILE, resize_model
 from .passes import graph_bytes as pass_graphs
+from .preimports import engine_stdlib_imports, snapshot_key
 from .vendor import PYODIDE, VENDORED
 
 TEMPLATE_DIR = REPO_ROOT / "extension"
@@ -34,6 +35,9 @@ ICON_SIZES = (16, 32, 48, 128)
 # Pyodide's start-up memory snapshot, made by `invoke build` in headless Chromium
 # (toolchain.snapshot): the engine restores it even on its very first start.
 SNAPSHOT_PATH = "engine/pyodide.snapshot.gz"
+# The standard-library modules the engine imports, held by that snapshot, and its key.
+ENGINE_STDLIB = engine_stdlib_imports()
+SNAPSHOT_KEY = snapshot_key(PYODIDE.version, ENGINE_STDLIB)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ def template_context(wheel_name: str, model_host: str = DEFAULT_MODEL_HOST) -> d
         "idle_minutes": round(modes.IDLE_SESSION_MS / 60_000),
         "engine_cache": modes.ENGINE_CACHE,
         "pyodide_version": PYODIDE.version,
+        "snapshot_imports": list(ENGINE_STDLIB),
+        "snapshot_key": SNAPSHOT_KEY,
         "bundled_snapshot": SNAPSHOT_PATH,
         **protocol.js_constants(),
     }

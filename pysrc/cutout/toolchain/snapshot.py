@@ -16,10 +16,7 @@ import time
 from pathlib import Path
 
 from .. import modes
-from .build import SNAPSHOT_PATH
-from .vendor import PYODIDE
-
-SNAPSHOT_KEY = f"https://engine.invalid/pyodide-{PYODIDE.version}.snapshot.gz"
+from .build import SNAPSHOT_KEY, SNAPSHOT_PATH
 
 
 def bundle_snapshot(extension_dir: Path, timeout: float = 120) -> Path:
