@@ -13,13 +13,18 @@ from dataclasses import dataclass
 # It bounds memory (a 12000x9000 photo would need 1.7 GB as float RGBA).
 MAX_WORK_SIDE = 2048
 
-def session_options(backend: str, keep_qdq: bool = False) -> dict[str, object]:
+def session_options(backend: str, keep_qdq: bool = False,
+                    optimized: bool = False) -> dict[str, object]:
     """onnxruntime-web session options for a model or pixel graph on `backend`.
 
     disable_quant_qdq: fold weight-only DequantizeLinear into fp32 weights at load;
     otherwise onnxruntime keeps the QDQ pairs and int8 models run ~25 % slower than
     fp32 (measured natively; ORT-web flattens `extra` to "a.b" keys). Static QDQ
-    files (`keep_qdq`) need the pairs: they become integer kernels."""
+    files (`keep_qdq`) need the pairs: they become integer kernels. A file saved
+    `optimized` by the build (toolchain/optimize.py) is loaded as it is: optimising it
+    again finds nothing to do and took most of its session's creation."""
+    if optimized:
+        return {"executionProviders": [backend], "graphOptimizationLevel": "disabled"}
     return {"executionProviders": [backend], "graphOptimizationLevel": "all",
             "extra": {"session": {"disable_quant_qdq": "0" if keep_qdq else "1"}}}
 

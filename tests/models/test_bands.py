@@ -87,9 +87,12 @@ def test_a_roomy_budget_leaves_the_model_alone(qdq):
 
 @pytest.mark.parametrize("model_id", ["u2netp-wasm", "isnet-wasm"])
 def test_shipped_int8_convolutions_fit_the_scratch_budget(built_models, model_id):
-    from cutout.toolchain.models import DEFAULT_OUT
+    """Read in the QDQ graph the shipped file is optimised from (the same convolutions,
+    test_optimize.py), whose shapes are static."""
+    from cutout.toolchain.models import qdq_path
 
-    model = onnx.load(str(DEFAULT_OUT / built_models[model_id].file))
+    assert built_models[model_id].optimized
+    model = onnx.load(str(qdq_path(model_id)))
     shapes = bands._static_shapes(model)
     producer = {o: n for n in model.graph.node for o in n.output}
     weights = {t.name: t for t in model.graph.initializer}

@@ -106,8 +106,10 @@ def test_static_int8_is_integer_compute_with_a_float_head(wasm_path, built_model
 
     from cutout.toolchain import isnet
     from cutout.toolchain.bands import unbanded
+    from cutout.toolchain.models import qdq_path
 
-    model = onnx.load(str(wasm_path), load_external_data=False)
+    # its QDQ graph, before onnxruntime fuses each group into a QLinearConv (test_optimize)
+    model = onnx.load(str(qdq_path("isnet-wasm")), load_external_data=False)
     quantised = {n.input[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
     producer = {o: n for n in model.graph.node for o in n.output}

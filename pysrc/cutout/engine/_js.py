@@ -16,7 +16,6 @@ from pyodide.ffi import JsException, create_proxy, to_js as _to_js  # type: igno
 
 import cutout_host  # type: ignore[import-not-found]
 
-from ..modes import session_options
 
 JsError = JsException
 
@@ -101,11 +100,11 @@ def int32_tensor(values: list[int]) -> dict[str, Any]:
     return {"type": "int32", "data": js.Int32Array.new(to_js(values)), "dims": [len(values)]}
 
 
-async def create_session(model_bytes: Any, backend: str, keep_qdq: bool = False) -> Any:
+async def create_session(model_bytes: Any, backend: str, options: dict[str, Any]) -> Any:
     """A session (in the inference worker) on "wasm" (the plain WASM build) or
-    "webgpu" (onnxruntime-web's WebGPU build, imported on first use only).
+    "webgpu" (onnxruntime-web's WebGPU build, imported on first use only), with
+    onnxruntime-web session `options` (modes.session_options).
     `model_bytes` (a Uint8Array) is transferred to the worker: do not reuse it."""
-    options = session_options(backend, keep_qdq)
     return await cutout_host.createSession(model_bytes, backend, to_js(options))
 
 

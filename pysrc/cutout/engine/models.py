@@ -37,6 +37,7 @@ class ModelInfo:
     bundled: bool = True
     dynamic: bool = False
     int8_compute: bool = False  # static QDQ: the session keeps its QDQ nodes
+    optimized: bool = False  # saved optimised by the build: loaded without optimising
 
     @classmethod
     def from_manifest(cls, entry: dict[str, Any]) -> ModelInfo:
@@ -45,7 +46,10 @@ class ModelInfo:
         return cls(entry["id"], entry["file"], int(entry["bytes"]), entry["sha256"],
                    (int(size[0]), int(size[1])),
                    bool(entry.get("bundled", True)), bool(entry.get("dynamic", False)),
-                   bool(entry.get("int8_compute", False)))
+                   bool(entry.get("int8_compute", False)), bool(entry.get("optimized", False)))
+
+    def session_options(self, backend: str) -> dict[str, object]:
+        return session_options(backend, self.int8_compute, self.optimized)
 
     @property
     def cache_key(self) -> str:
@@ -136,7 +140,8 @@ class ModelRegistry:
             buffer = await (bundled_bytes(info) if info.bundled
                             else cached_or_downloaded(info, host, progress, load_notes))
             await _js.next_task()  # let progress messages out: creating a session blocks
-            session = await _js.create_session(_js.js_uint8(buffer), backend, info.int8_compute)
+            session = await _js.create_session(_js.js_uint8(buffer), backend,
+                                               info.session_options(backend))
         if backend == "wasm":
             remember_warm_model(info)
         label = f"wasm ({_js.wasm_threads()} threads)" if backend == "wasm" else "webgpu"
@@ -224,7 +229,7 @@ def remember_warm_model(info: ModelInfo) -> None:
     where = {"path": f"models/{info.file}"} if info.bundled else {"cacheKey": info.cache_key}
     _js.save_store(WARM_MODEL_KEY, json.dumps({
         **where, "bytes": info.bytes, "sha256": info.sha256,
-        "options": session_options("wasm", info.int8_compute)}))
+        "options": info.session_options("wasm")}))
 
 
 async def bundled_bytes(info: ModelInfo) -> Any:
