@@ -227,3 +227,35 @@ def test_a_webgpu_failure_falls_back_and_is_shown(extension_dir, image_server):
         assert "off after an earlier failure" in second.result["fallback"]
         page = open_options(b)
         assert "no answer within" in page["failure"]
+
+
+def test_a_webgpu_load_ends_the_wasm_preload(gpu_browser, image_server):
+    """The engine notes the model it loaded last on WASM so that the next start loads it
+    while Pyodide boots. Once a model loads on WebGPU (a device whose WASM run was a
+    fallback, now working again) that note goes: the next start preloads nothing."""
+    from cutout.modes import WARM_MODEL_KEY
+
+    def hint() -> str | None:
+        gpu_browser._ensure_extension_page()
+        return gpu_browser.driver.execute_script(
+            "return localStorage.getItem(arguments[0]);", WARM_MODEL_KEY)
+
+    def job(backend: str) -> dict:
+        outcome = gpu_browser.remove(image_server.url("chelsea.jpg"), "portrait", timeout=900,
+                                     backend=backend, model_side=SMALL_SIDE)
+        assert outcome.state == "done", outcome.error
+        assert outcome.result["backend"].startswith(backend), outcome.result
+        return outcome.result["timings_ms"]
+
+    # the options page's "Release models from memory": the next jobs load their models
+    assert gpu_browser.send({"target": "worker", "type": "release-models", "data": {}})
+    job("wasm")
+    assert "modnet" in json.loads(hint())["path"]
+    job("webgpu")
+    assert hint() is None
+    gpu_browser._ensure_extension_page()
+    assert gpu_browser.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "chrome.offscreen.closeDocument().then(() => done('closed'), (e) => done(String(e)));"
+    ) == "closed"
+    assert "boot_warmModel" not in job("webgpu")  # the start after: nothing preloaded

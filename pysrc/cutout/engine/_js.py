@@ -181,6 +181,10 @@ def save_store(key: str, value: str) -> None:
     js.localStorage.setItem(key, value)
 
 
+def drop_store(key: str) -> None:
+    js.localStorage.removeItem(key)
+
+
 async def run_session(session: Any, feeds: dict[str, Any], fetch: list[str] | None = None) -> Any:
     """The outputs named in `fetch` (default: all), each {type, data, dims}, by name."""
     return await session.run(to_js(feeds), to_js(fetch) if fetch else None)

@@ -144,6 +144,8 @@ class ModelRegistry:
                                                info.session_options(backend))
         if backend == "wasm":
             remember_warm_model(info)
+        else:  # this device runs on WebGPU again: its next start preloads no WASM model
+            _js.drop_store(WARM_MODEL_KEY)
         label = f"wasm ({_js.wasm_threads()} threads)" if backend == "wasm" else "webgpu"
         loaded = LoadedModel(info, session, label, tuple(load_notes))
         self._loaded[f"{model_id}@{backend}"] = loaded
