@@ -18,8 +18,10 @@ import json
 import shutil
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .headless.servers import StaticServer, _QuietHandler
 from .toolchain.fetch import DEFAULT_CACHE, REPO_ROOT, extract_npm_files, fetch_npm_tarball
@@ -123,37 +125,49 @@ class PeerRun:
 
 
 def run(browser_driver, images: list[Path], site: Path,
-        after_reload: Path | None = None) -> list[PeerRun]:
+        after_reload: Path | None = None,
+        relaunch: Callable[[], Any] | None = None) -> list[PeerRun]:
     """Each photo through the peer in `browser_driver` (a plain Chromium tab); the first
     run includes its model download (from 127.0.0.1) and session creation. With
     `after_reload`, the page is then reloaded (a new start, the model in the HTTP
-    cache) and that photo run once more: the last run."""
+    cache) and that photo run once more; with `relaunch` too (it restarts Chromium on
+    the same profile and returns the new driver), once more after that: the last runs."""
     images_dir = site / "images"
     shutil.rmtree(images_dir, ignore_errors=True)
     images_dir.mkdir()
     for path in images:
         shutil.copy(path, images_dir / path.name)
     runs: list[PeerRun] = []
-    def wait_ready() -> None:
+
+    def wait_ready(driver: Any) -> None:
         deadline = time.monotonic() + 60
-        while not browser_driver.execute_script("return window.peerReady === true"):
+        while not driver.execute_script("return window.peerReady === true"):
             if time.monotonic() > deadline:
                 raise RuntimeError("the peer's page did not load")
             time.sleep(0.2)
 
-    with StaticServer(site, IsolatedHandler) as server:
+    def remove(driver: Any, path: Path) -> None:
+        reply = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "window.peerRemove(arguments[0]).then(done, (e) => done({error: String(e)}));",
+            server.url(f"images/{path.name}"))
+        if "error" in reply:
+            raise RuntimeError(f"peer failed on {path.name}: {reply['error']}")
+        png = base64.b64decode(reply["png"].split(",", 1)[1])
+        runs.append(PeerRun(path.name, reply["ms"] / 1000, png, bool(reply["isolated"])))
+
+    with StaticServer(site, IsolatedHandler) as server:  # one port: the HTTP cache's keys
         browser_driver.get(server.url("index.html"))
-        wait_ready()
-        for path in [*images, *([after_reload] if after_reload else [])]:
-            if after_reload is not None and len(runs) == len(images):
-                browser_driver.refresh()
-                wait_ready()
-            reply = browser_driver.execute_async_script(
-                "const done = arguments[arguments.length - 1];"
-                "window.peerRemove(arguments[0]).then(done, (e) => done({error: String(e)}));",
-                server.url(f"images/{path.name}"))
-            if "error" in reply:
-                raise RuntimeError(f"peer failed on {path.name}: {reply['error']}")
-            png = base64.b64decode(reply["png"].split(",", 1)[1])
-            runs.append(PeerRun(path.name, reply["ms"] / 1000, png, bool(reply["isolated"])))
+        wait_ready(browser_driver)
+        for path in images:
+            remove(browser_driver, path)
+        if after_reload is not None:
+            browser_driver.refresh()
+            wait_ready(browser_driver)
+            remove(browser_driver, after_reload)
+            if relaunch is not None:
+                driver = relaunch()
+                driver.get(server.url("index.html"))
+                wait_ready(driver)
+                remove(driver, after_reload)
     return runs

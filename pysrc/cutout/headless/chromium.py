@@ -115,6 +115,12 @@ class PlainBrowser:
         self.profile = tempfile.mkdtemp(prefix="cutout-peer-profile-")
         self.driver = start_chromium(self.profile)
 
+    def relaunch(self) -> webdriver.Chrome:
+        """Quit Chromium and start it again on the same profile (HTTP cache kept)."""
+        self.driver.quit()
+        self.driver = start_chromium(self.profile)
+        return self.driver
+
     def close(self) -> None:
         try:
             self.driver.quit()
@@ -147,15 +153,25 @@ class ExtensionBrowser:
     def __init__(self, extension_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.extension_dir = extension_dir.resolve()
         self.profile = tempfile.mkdtemp(prefix="cutout-profile-")
-        self.driver = start_chromium(self.profile, (
-            f"--disable-extensions-except={self.extension_dir}",
-            f"--load-extension={self.extension_dir}", *extra_args))
+        self._args = (f"--disable-extensions-except={self.extension_dir}",
+                      f"--load-extension={self.extension_dir}", *extra_args)
+        self.driver = start_chromium(self.profile, self._args)
         try:
-            self.extension_id = self._find_extension_id()
-            self.home = self.driver.current_window_handle
+            self._attach()
         except Exception:
             self.close()  # no orphaned Chromium or profile folder
             raise
+
+    def _attach(self) -> None:
+        self.extension_id = self._find_extension_id()
+        self.home = self.driver.current_window_handle
+
+    def relaunch(self) -> None:
+        """Quit Chromium and start it again on the same profile, the extension's storage,
+        caches and stored models kept: a person's browser restart."""
+        self.driver.quit()
+        self.driver = start_chromium(self.profile, self._args)
+        self._attach()
 
     def _find_extension_id(self, timeout: float = 20) -> str:
         deadline = time.monotonic() + timeout
