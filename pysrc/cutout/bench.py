@@ -70,7 +70,7 @@ class BenchReport:
     pss_before_first_job_mb: float = 0.0
     pss_after_last_job_mb: float = 0.0
     pss_after_release_mb: float = 0.0
-    # The engine started again (offscreen document closed, as after a browser restart):
+    # The engine started again in the running browser (its offscreen document closed):
     # boot from the Pyodide snapshot, model from the extension/cache, first inference.
     restart_s: float = 0.0
     cold_timings_ms: dict[str, float] = field(default_factory=dict)  # incl. boot_* milestones

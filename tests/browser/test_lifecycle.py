@@ -243,7 +243,7 @@ def _snapshot_sizes(browser) -> list[int]:
 
 
 def _restart_engine(browser, image_server, mode="fast"):
-    """The engine's document closed (as after a browser restart, or never opened yet),
+    """The engine's document closed (its next start restores as after a browser restart),
     then a job: its timings."""
     _page_script(browser, "await chrome.offscreen.closeDocument().catch(() => {}); return 'closed';")
     outcome = browser.remove(image_server.url("chelsea.jpg"), mode)
