@@ -247,8 +247,14 @@ def test_a_webgpu_load_ends_the_wasm_preload(gpu_browser, image_server):
         assert outcome.result["backend"].startswith(backend), outcome.result
         return outcome.result["timings_ms"]
 
-    # the options page's "Release models from memory": the next jobs load their models
-    assert gpu_browser.send({"target": "worker", "type": "release-models", "data": {}})
+    # the options page's "Release models from memory", clicked: the next jobs load their models
+    open_options(gpu_browser)
+    gpu_browser.driver.find_element("id", "free-memory").click()
+    deadline = time.monotonic() + 30
+    while not re.search(r"released from memory|No model was loaded",
+                        gpu_browser.driver.find_element("id", "status").text):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     job("wasm")
     assert "modnet" in json.loads(hint())["path"]
     job("webgpu")
