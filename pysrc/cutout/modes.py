@@ -22,10 +22,18 @@ def session_options(backend: str, keep_qdq: bool = False,
     fp32 (measured natively; ORT-web flattens `extra` to "a.b" keys). Static QDQ
     files (`keep_qdq`) need the pairs: they become integer kernels. A file saved
     `optimized` by the build (toolchain/optimize.py) is loaded as it is: optimising it
-    again finds nothing to do and took most of its session's creation."""
+    again finds nothing to do and took most of its session's creation.
+
+    No memory pattern, no arena: onnxruntime-web passes `!!enableMemPattern`, so both are
+    off unless set, and with the pattern on a second run of the same session plans one
+    more block beside what the first run's tensors left in the WASM heap, which never
+    shrinks (onnxruntime-web 1.30 in Node, 854x480 feed: `isnet-wasm` 455 -> 643 MB,
+    `u2netp-wasm` 252 -> 363 MB, the same speed). Set here so that a new default cannot
+    bring it back (tests/models/test_wasm_heap.py)."""
+    memory: dict[str, object] = {"enableMemPattern": False, "enableCpuMemArena": False}
     if optimized:
-        return {"executionProviders": [backend], "graphOptimizationLevel": "disabled"}
-    return {"executionProviders": [backend], "graphOptimizationLevel": "all",
+        return {"executionProviders": [backend], "graphOptimizationLevel": "disabled", **memory}
+    return {"executionProviders": [backend], "graphOptimizationLevel": "all", **memory,
             "extra": {"session": {"disable_quant_qdq": "0" if keep_qdq else "1"}}}
 
 
