@@ -273,7 +273,10 @@ def test_a_start_loads_the_last_model_while_pyodide_boots(browser, image_server)
     _restart_engine(browser, image_server, "fast")  # Fast's model is the hint now
     assert _warm_model_hint(browser)["path"] == f"models/{get_mode('fast').model_on('wasm')}.onnx"
     # the build saved it optimised (toolchain/optimize.py): loaded as it is
-    assert _warm_model_hint(browser)["options"]["graphOptimizationLevel"] == "disabled"
+    options = _warm_model_hint(browser)["options"]
+    assert options["graphOptimizationLevel"] == "disabled"
+    # onnxruntime's memory pattern would grow the WASM heap on the second run (modes.py)
+    assert options["enableMemPattern"] is False and options["enableCpuMemArena"] is False
     _page_script(browser, f"localStorage.setItem({WARM_MODEL_KEY!r}, arguments[0]); return 1;",
                  json.dumps({**_warm_model_hint(browser), "sha256": "0" * 64}))
     timings = _restart_engine(browser, image_server, "fast")
