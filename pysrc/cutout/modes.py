@@ -75,6 +75,11 @@ MAX_DOWNLOAD_BYTES = 300 << 20  # a 200 MP PNG (MAX_PIXELS) is rarely larger
 # the next job of that mode loads it again (~0.3-1 s from the extension or cache).
 IDLE_SESSION_MS = 5 * 60_000
 
+# An engine started by a right-click on an image (its start hidden behind the menu) that
+# has served no request this long closes: a right-click to save or copy an image does not
+# leave Pyodide and a preloaded model (~200 MB) in memory for the rest of the session.
+UNUSED_ENGINE_MS = 3 * 60_000
+
 # Bytes per Range request when downloading a model; a cut download resumes per part.
 MODEL_CHUNK_BYTES = 4 << 20
 

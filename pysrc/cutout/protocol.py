@@ -40,6 +40,12 @@ class Type:
     FAILED = "failed"
     # worker -> content: which image is under the pointer of the last right-click
     CLICKED_IMAGE = "clicked-image"
+    # content -> worker -> offscreen: a person's right-click on an image: the engine starts
+    # while the menu is read (nothing about the image is sent). worker -> offscreen:
+    # data.unusedMs, after which an engine that has served no request asks to be closed
+    WARM_UP = "warm-up"
+    # offscreen -> worker: started by a right-click and asked nothing since: close it
+    ENGINE_UNUSED = "engine-unused"
     # page -> worker -> offscreen: this device's capabilities, tier and timings
     DEVICE_INFO = "device-info"
     # page -> worker -> offscreen: one ZIP of the cut-outs of data.jobs (Download all)

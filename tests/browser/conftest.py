@@ -97,7 +97,7 @@ def image_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def page_server(tmp_path_factory, image_server):
     """A web page on another port that shows an image of image_server (cross-origin),
-    one hidden under a transparent overlay and one drawn as a CSS background."""
+    one hidden under a transparent overlay, one drawn as a CSS background, and text."""
     from cutout.headless.servers import StaticServer
 
     folder = tmp_path_factory.mktemp("pages")
@@ -110,6 +110,7 @@ def page_server(tmp_path_factory, image_server):
   <div id="overlay" style="position:absolute;inset:0"></div>
 </div>
 <div id="bg" style="width:225px;height:150px;background-image:url('{img('chelsea.jpg')}');background-size:cover"></div>
+<p id="words">Words, and no image under them.</p>
 </body></html>""")
     with StaticServer(folder) as server:
         yield server

@@ -97,50 +97,155 @@ def test_worker_stopped_mid_job_loses_nothing(browser, image_server):
     assert state == "done", error
 
 
+def _open_page(browser, page_server, why: str) -> str:
+    """page_server's page in a new tab (the driver stays on it); its URL."""
+    browser.driver.switch_to.new_window("tab")
+    page = page_server.url(f"index.html?for={why}")
+    browser.driver.get(page)
+    return page
+
+
+def _right_click(browser, element_id: str) -> None:
+    """A person's right-click (a trusted contextmenu event) on the current tab's element."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser.driver).context_click(
+        browser.driver.find_element("id", element_id)).perform()
+
+
+def _choose_menu_item(browser, page: str, menu: str, expected: str):
+    """After a right-click on `page`: the worker's real contextMenus.onClicked handler,
+    called through CDP on the worker with a genuine tab and the info Chrome passes; the
+    job of the result tab it opens, followed to its end. Returns (outcome, job id)."""
+    import json as jsonlib
+
+    driver = browser.driver
+    src = driver.execute_script("return document.getElementById('photo').currentSrc")
+    before = set(browser.page_targets())
+    info = {"menuItemId": menu, "frameId": 0, "pageUrl": page,
+            **({"srcUrl": src, "mediaType": "image"} if menu == "cutout-image" else {})}
+    browser.worker_evaluate(f"""(async () => {{
+        const [tab] = await chrome.tabs.query({{url: {jsonlib.dumps(page)}}});
+        await self.onContextMenuClicked({jsonlib.dumps(info)}, tab);
+    }})()""")
+    page_tab = driver.current_window_handle
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (set(browser.page_targets()) - before):
+        time.sleep(0.1)
+    (opened,) = set(browser.page_targets()) - before
+    assert "pages/result/result.html?job=" in opened
+    # The tab Chrome opened is not one chromedriver drives: show the same job here.
+    outcome = browser.wait_for_job({"url": opened}, expected, timeout=120)
+    browser.close_pages({opened})
+    driver.switch_to.window(page_tab)
+    return outcome, opened.split("job=")[1]
+
+
+def _close_page(browser) -> None:
+    browser.driver.close()
+    browser.driver.switch_to.window(browser.home)
+
+
 def test_the_registered_context_menu_handler_runs_a_job(browser, page_server, image_server):
     """The worker's real contextMenus.onClicked handler, called through CDP on the
     worker with a genuine tab and the info Chrome passes: for an <img> ("Remove
     background") and for an image under an overlay found by the content script."""
-    import json as jsonlib
-
-    from selenium.webdriver.common.action_chains import ActionChains
-
-    driver = browser.driver
-    driver.switch_to.new_window("tab")
-    page_tab = driver.current_window_handle
-    page = page_server.url("index.html?for=context-menu-handler")
-    driver.get(page)
+    page = _open_page(browser, page_server, "context-menu-handler")
     registered = browser.worker_evaluate(
         "chrome.contextMenus.onClicked.hasListener(self.onContextMenuClicked)")
     assert registered is True
     for menu, element, expected in (("cutout-image", "photo", "astronaut.jpg"),
                                     ("cutout-under-pointer", "overlay", "coffee.jpg")):
-        driver.switch_to.window(page_tab)
-        ActionChains(driver).context_click(driver.find_element("id", element)).perform()
-        src = driver.execute_script("return document.getElementById('photo').currentSrc")
-        before = set(browser.page_targets())
-        info = {"menuItemId": menu, "frameId": 0, "pageUrl": page,
-                **({"srcUrl": src, "mediaType": "image"} if menu == "cutout-image" else {})}
-        browser.worker_evaluate(f"""(async () => {{
-            const [tab] = await chrome.tabs.query({{url: {jsonlib.dumps(page)}}});
-            await self.onContextMenuClicked({jsonlib.dumps(info)}, tab);
-        }})()""")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (set(browser.page_targets()) - before):
-            time.sleep(0.1)
-        (opened,) = set(browser.page_targets()) - before
-        assert "pages/result/result.html?job=" in opened
-        # The tab Chrome opened is not one chromedriver drives: show the same job here.
-        outcome = browser.wait_for_job({"url": opened}, expected, timeout=120)
-        browser.close_pages({opened})
+        _right_click(browser, element)
+        outcome, job_id = _choose_menu_item(browser, page, menu, expected)
         assert outcome.state == "done", outcome.error
         job = browser.worker_evaluate(
-            f"chrome.storage.session.get('job:{opened.split('job=')[1]}')"
-            f".then((o) => Object.values(o)[0])")
+            f"chrome.storage.session.get('job:{job_id}').then((o) => Object.values(o)[0])")
         assert job["src"] == image_server.url(expected)
-    driver.switch_to.window(page_tab)
-    driver.close()
-    driver.switch_to.window(browser.home)
+    _close_page(browser)
+
+
+def _engine_running(browser) -> bool:
+    return any("offscreen/offscreen.html" in t["url"]
+               for t in browser.cdp("Target.getTargets")["targetInfos"])
+
+
+def _close_engine(browser) -> None:
+    page = browser.driver.current_window_handle
+    _page_script(browser, "await chrome.offscreen.closeDocument().catch(() => {}); return 'closed';")
+    browser.driver.switch_to.window(page)
+    assert not _engine_running(browser)
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_a_right_click_on_an_image_starts_the_engine_while_the_menu_is_read(
+        browser, page_server, image_server):
+    """The engine's start (Pyodide restored, the last model preloaded) begins at the
+    right-click, not at the menu choice, and reads nothing of the image."""
+    page = _open_page(browser, page_server, "warm-up")
+    _close_engine(browser)
+    requests = len(image_server.requests)
+    _right_click(browser, "photo")
+    _wait(lambda: _engine_running(browser), 10, "a right-click on an image did not start the engine")
+    time.sleep(2.5)  # a person reading the menu
+    assert len(image_server.requests) == requests, "the warm-up fetched something"
+
+    outcome, _ = _choose_menu_item(browser, page, "cutout-image", "astronaut.jpg")
+    assert outcome.state == "done", outcome.error
+    timings = outcome.result["timings_ms"]
+    # ms since the engine's document began loading: it began at the right-click, 2.5 s
+    # before the job (a job that starts the engine itself comes ~1 s after its start)
+    assert timings["boot_job_start"] > 1800, timings
+    _close_page(browser)
+
+
+def test_no_warm_up_without_an_image_or_from_a_page_made_right_click(browser, page_server):
+    """Text gets no warm-up, and neither does a contextmenu event a page's script
+    dispatches on an image: only a person's right-click on one starts the engine."""
+    _open_page(browser, page_server, "no-warm-up")
+    _close_engine(browser)
+    _right_click(browser, "words")
+    browser.driver.execute_script("""
+        const photo = document.getElementById('photo');
+        photo.scrollIntoView();  // the right-click above scrolled to the text
+        const box = photo.getBoundingClientRect();
+        photo.dispatchEvent(new MouseEvent('contextmenu', {bubbles: true, cancelable: true,
+          clientX: box.x + 10, clientY: box.y + 10, button: 2}));""")
+    time.sleep(3)
+    assert not _engine_running(browser)
+    _right_click(browser, "photo")  # the same page can warm up: the check above means something
+    _wait(lambda: _engine_running(browser), 10, "a right-click on an image did not start the engine")
+    _close_page(browser)
+
+
+def test_an_engine_started_by_a_right_click_closes_unless_used(browser, page_server, image_server):
+    """Started by a right-click and asked nothing within unusedEngineMs, the engine's
+    document closes (its memory back); one that ran a job stays."""
+    browser.set_settings(unusedEngineMs=1500)
+    try:
+        _open_page(browser, page_server, "unused-engine")
+        _close_engine(browser)
+        _right_click(browser, "photo")
+        _wait(lambda: _engine_running(browser), 10, "a right-click on an image did not start the engine")
+        _wait(lambda: not _engine_running(browser), 30, "the unused engine did not close")
+
+        _right_click(browser, "photo")
+        _wait(lambda: _engine_running(browser), 10, "a right-click on an image did not start the engine")
+        page_tab = browser.driver.current_window_handle
+        outcome = browser.remove(image_server.url("chelsea.jpg"), "fast")
+        assert outcome.state == "done", outcome.error
+        time.sleep(4)
+        assert _engine_running(browser), "an engine that ran a job closed"
+        browser.driver.switch_to.window(page_tab)
+        _close_page(browser)
+    finally:
+        _page_script(browser, "await chrome.storage.local.remove('unusedEngineMs'); return 1;")
 
 
 def test_right_clicks_in_a_row_share_one_batch_view(browser, page_server, image_server):

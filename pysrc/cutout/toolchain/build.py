@@ -76,6 +76,7 @@ def template_context(wheel_name: str, model_host: str = DEFAULT_MODEL_HOST) -> d
         "graph_session_options": modes.session_options("wasm"),
         "preloaded_graphs": list(modes.PRELOADED_GRAPHS),
         "idle_minutes": round(modes.IDLE_SESSION_MS / 60_000),
+        "unused_engine_ms": modes.UNUSED_ENGINE_MS,
         "engine_cache": modes.ENGINE_CACHE,
         "pyodide_version": PYODIDE.version,
         "snapshot_imports": list(ENGINE_STDLIB),
