@@ -35,8 +35,6 @@ def test_engine_survives_service_worker_stop(browser, image_server):
 
 def test_image_under_overlay_and_css_background(browser, page_server, image_server):
     """The content script finds images the 'image' context menu cannot see."""
-    from selenium.webdriver.common.action_chains import ActionChains
-
     driver = browser.driver
     driver.switch_to.new_window("tab")
     page_tab = driver.current_window_handle
@@ -45,7 +43,7 @@ def test_image_under_overlay_and_css_background(browser, page_server, image_serv
     found = {}
     for element_id, expected in (("overlay", "coffee.jpg"), ("bg", "chelsea.jpg")):
         driver.switch_to.window(page_tab)
-        ActionChains(driver).context_click(driver.find_element("id", element_id)).perform()
+        browser.right_click(element_id)
         driver.switch_to.window(browser.home)
         found[element_id] = browser.driver.execute_async_script(
             """const [page, done] = [arguments[0], arguments[arguments.length - 1]];
@@ -105,42 +103,6 @@ def _open_page(browser, page_server, why: str) -> str:
     return page
 
 
-def _right_click(browser, element_id: str) -> None:
-    """A person's right-click (a trusted contextmenu event) on the current tab's element."""
-    from selenium.webdriver.common.action_chains import ActionChains
-
-    ActionChains(browser.driver).context_click(
-        browser.driver.find_element("id", element_id)).perform()
-
-
-def _choose_menu_item(browser, page: str, menu: str, expected: str):
-    """After a right-click on `page`: the worker's real contextMenus.onClicked handler,
-    called through CDP on the worker with a genuine tab and the info Chrome passes; the
-    job of the result tab it opens, followed to its end. Returns (outcome, job id)."""
-    import json as jsonlib
-
-    driver = browser.driver
-    src = driver.execute_script("return document.getElementById('photo').currentSrc")
-    before = set(browser.page_targets())
-    info = {"menuItemId": menu, "frameId": 0, "pageUrl": page,
-            **({"srcUrl": src, "mediaType": "image"} if menu == "cutout-image" else {})}
-    browser.worker_evaluate(f"""(async () => {{
-        const [tab] = await chrome.tabs.query({{url: {jsonlib.dumps(page)}}});
-        await self.onContextMenuClicked({jsonlib.dumps(info)}, tab);
-    }})()""")
-    page_tab = driver.current_window_handle
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (set(browser.page_targets()) - before):
-        time.sleep(0.1)
-    (opened,) = set(browser.page_targets()) - before
-    assert "pages/result/result.html?job=" in opened
-    # The tab Chrome opened is not one chromedriver drives: show the same job here.
-    outcome = browser.wait_for_job({"url": opened}, expected, timeout=120)
-    browser.close_pages({opened})
-    driver.switch_to.window(page_tab)
-    return outcome, opened.split("job=")[1]
-
-
 def _close_page(browser) -> None:
     browser.driver.close()
     browser.driver.switch_to.window(browser.home)
@@ -156,11 +118,12 @@ def test_the_registered_context_menu_handler_runs_a_job(browser, page_server, im
     assert registered is True
     for menu, element, expected in (("cutout-image", "photo", "astronaut.jpg"),
                                     ("cutout-under-pointer", "overlay", "coffee.jpg")):
-        _right_click(browser, element)
-        outcome, job_id = _choose_menu_item(browser, page, menu, expected)
+        browser.right_click(element)
+        outcome = browser.menu_job(page, menu)
         assert outcome.state == "done", outcome.error
         job = browser.worker_evaluate(
-            f"chrome.storage.session.get('job:{job_id}').then((o) => Object.values(o)[0])")
+            f"chrome.storage.session.get('job:{outcome.result['job']}')"
+            ".then((o) => Object.values(o)[0])")
         assert job["src"] == image_server.url(expected)
     _close_page(browser)
 
@@ -191,12 +154,12 @@ def test_a_right_click_on_an_image_starts_the_engine_while_the_menu_is_read(
     page = _open_page(browser, page_server, "warm-up")
     _close_engine(browser)
     requests = len(image_server.requests)
-    _right_click(browser, "photo")
+    browser.right_click("photo")
     _wait(lambda: _engine_running(browser), 10, "a right-click on an image did not start the engine")
     time.sleep(2.5)  # a person reading the menu
     assert len(image_server.requests) == requests, "the warm-up fetched something"
 
-    outcome, _ = _choose_menu_item(browser, page, "cutout-image", "astronaut.jpg")
+    outcome = browser.menu_job(page)
     assert outcome.state == "done", outcome.error
     timings = outcome.result["timings_ms"]
     # ms since the engine's document began loading: it began at the right-click, 2.5 s
@@ -210,7 +173,7 @@ def test_no_warm_up_without_an_image_or_from_a_page_made_right_click(browser, pa
     dispatches on an image: only a person's right-click on one starts the engine."""
     _open_page(browser, page_server, "no-warm-up")
     _close_engine(browser)
-    _right_click(browser, "words")
+    browser.right_click("words")
     browser.driver.execute_script("""
         const photo = document.getElementById('photo');
         photo.scrollIntoView();  // the right-click above scrolled to the text
@@ -219,7 +182,7 @@ def test_no_warm_up_without_an_image_or_from_a_page_made_right_click(browser, pa
           clientX: box.x + 10, clientY: box.y + 10, button: 2}));""")
     time.sleep(3)
     assert not _engine_running(browser)
-    _right_click(browser, "photo")  # the same page can warm up: the check above means something
+    browser.right_click("photo")  # the same page can warm up: the check above means something
     _wait(lambda: _engine_running(browser), 10, "a right-click on an image did not start the engine")
     _close_page(browser)
 
@@ -231,11 +194,11 @@ def test_an_engine_started_by_a_right_click_closes_unless_used(browser, page_ser
     try:
         _open_page(browser, page_server, "unused-engine")
         _close_engine(browser)
-        _right_click(browser, "photo")
+        browser.right_click("photo")
         _wait(lambda: _engine_running(browser), 10, "a right-click on an image did not start the engine")
         _wait(lambda: not _engine_running(browser), 30, "the unused engine did not close")
 
-        _right_click(browser, "photo")
+        browser.right_click("photo")
         _wait(lambda: _engine_running(browser), 10, "a right-click on an image did not start the engine")
         page_tab = browser.driver.current_window_handle
         outcome = browser.remove(image_server.url("chelsea.jpg"), "fast")
@@ -261,12 +224,7 @@ def test_right_clicks_in_a_row_share_one_batch_view(browser, page_server, image_
     before = set(browser.page_targets())
 
     def right_click(name: str) -> None:
-        info = {"menuItemId": "cutout-image", "frameId": 0, "pageUrl": page,
-                "srcUrl": image_server.url(name), "mediaType": "image"}
-        browser.worker_evaluate(f"""(async () => {{
-            const [tab] = await chrome.tabs.query({{url: {json.dumps(page)}}});
-            await self.onContextMenuClicked({json.dumps(info)}, tab);
-        }})()""")
+        browser.click_menu(page, browser.menu_info(page, image_server.url(name)))
 
     for name in names:
         right_click(name)
@@ -307,14 +265,8 @@ def test_ten_right_clicks_within_two_seconds_all_finish(browser, page_server, im
     page = page_server.url("index.html?for=ten-right-clicks")
     driver.get(page)
     before = set(browser.page_targets())
-    infos = [{"menuItemId": "cutout-image", "frameId": 0, "pageUrl": page,
-              "srcUrl": image_server.url(name), "mediaType": "image"} for name in names]
-    elapsed = browser.worker_evaluate(f"""(async () => {{
-        const [tab] = await chrome.tabs.query({{url: {json.dumps(page)}}});
-        const started = performance.now();
-        await Promise.all({json.dumps(infos)}.map((info) => self.onContextMenuClicked(info, tab)));
-        return performance.now() - started;
-    }})()""")
+    elapsed = browser.click_menu(page, *(browser.menu_info(page, image_server.url(name))
+                                         for name in names))
     assert elapsed < 2000, f"the ten clicks took {elapsed:.0f} ms"
     deadline = time.monotonic() + 20
     while not any(u.count(",") == 9 for u in set(browser.page_targets()) - before):
