@@ -187,19 +187,11 @@ class MemorySampler:
         self._thread.join()
 
 
-CLOSE_ENGINE = """
-const done = arguments[arguments.length - 1];
-chrome.offscreen.closeDocument().then(() => done('closed'), (e) => done(String(e)));
-"""
-
-
 def restarted_engine(browser: ExtensionBrowser, src: str, mode: str, backend: str) -> Any:
     """One job after closing the offscreen document: the engine starts again as after a
     browser restart (its snapshot and the models already stored)."""
-    browser._ensure_extension_page()
-    reply = browser.driver.execute_async_script(CLOSE_ENGINE)
-    if reply != "closed":
-        raise RuntimeError(f"could not close the engine: {reply}")
+    if not browser.close_engine():
+        raise RuntimeError("could not close the engine: it was not running")
     outcome = browser.remove(src, mode, backend=backend)
     if outcome.state != "done":
         raise RuntimeError(f"after a restart: {outcome.error}")

@@ -29,8 +29,7 @@ def test_engine_survives_service_worker_stop(browser, image_server):
     second = browser.remove(image_server.url("chelsea.jpg"))
     assert second.state == "done", second.error
     assert second.result["timings_ms"]["model_load"] < 50
-    assert "offscreen/offscreen.html" in " ".join(
-        t["url"] for t in browser.cdp("Target.getTargets")["targetInfos"])
+    assert browser.engine_running()
 
 
 def test_image_under_overlay_and_css_background(browser, page_server, image_server):
@@ -128,18 +127,6 @@ def test_the_registered_context_menu_handler_runs_a_job(browser, page_server, im
     _close_page(browser)
 
 
-def _engine_running(browser) -> bool:
-    return any("offscreen/offscreen.html" in t["url"]
-               for t in browser.cdp("Target.getTargets")["targetInfos"])
-
-
-def _close_engine(browser) -> None:
-    page = browser.driver.current_window_handle
-    _page_script(browser, "await chrome.offscreen.closeDocument().catch(() => {}); return 'closed';")
-    browser.driver.switch_to.window(page)
-    assert not _engine_running(browser)
-
-
 def _wait(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -152,10 +139,10 @@ def test_a_right_click_on_an_image_starts_the_engine_while_the_menu_is_read(
     """The engine's start (Pyodide restored, the last model preloaded) begins at the
     right-click, not at the menu choice, and reads nothing of the image."""
     page = _open_page(browser, page_server, "warm-up")
-    _close_engine(browser)
+    assert browser.close_engine()
     requests = len(image_server.requests)
     browser.right_click("photo")
-    _wait(lambda: _engine_running(browser), 10, "a right-click on an image did not start the engine")
+    _wait(browser.engine_running, 10, "a right-click on an image did not start the engine")
     time.sleep(2.5)  # a person reading the menu
     assert len(image_server.requests) == requests, "the warm-up fetched something"
 
@@ -172,7 +159,7 @@ def test_no_warm_up_without_an_image_or_from_a_page_made_right_click(browser, pa
     """Text gets no warm-up, and neither does a contextmenu event a page's script
     dispatches on an image: only a person's right-click on one starts the engine."""
     _open_page(browser, page_server, "no-warm-up")
-    _close_engine(browser)
+    assert browser.close_engine()
     browser.right_click("words")
     browser.driver.execute_script("""
         const photo = document.getElementById('photo');
@@ -181,9 +168,9 @@ def test_no_warm_up_without_an_image_or_from_a_page_made_right_click(browser, pa
         photo.dispatchEvent(new MouseEvent('contextmenu', {bubbles: true, cancelable: true,
           clientX: box.x + 10, clientY: box.y + 10, button: 2}));""")
     time.sleep(3)
-    assert not _engine_running(browser)
+    assert not browser.engine_running()
     browser.right_click("photo")  # the same page can warm up: the check above means something
-    _wait(lambda: _engine_running(browser), 10, "a right-click on an image did not start the engine")
+    _wait(browser.engine_running, 10, "a right-click on an image did not start the engine")
     _close_page(browser)
 
 
@@ -193,21 +180,21 @@ def test_an_engine_started_by_a_right_click_closes_unless_used(browser, page_ser
     browser.set_settings(unusedEngineMs=1500)
     try:
         _open_page(browser, page_server, "unused-engine")
-        _close_engine(browser)
+        assert browser.close_engine()
         browser.right_click("photo")
-        _wait(lambda: _engine_running(browser), 10, "a right-click on an image did not start the engine")
-        _wait(lambda: not _engine_running(browser), 30, "the unused engine did not close")
+        _wait(browser.engine_running, 10, "a right-click on an image did not start the engine")
+        _wait(lambda: not browser.engine_running(), 30, "the unused engine did not close")
 
         page_tab = browser.driver.current_window_handle
         browser.set_settings(unusedEngineMs=4000)  # longer than a job's way to the engine
         browser.driver.switch_to.window(page_tab)
         browser.right_click("photo")
-        _wait(lambda: _engine_running(browser), 10, "a right-click on an image did not start the engine")
+        _wait(browser.engine_running, 10, "a right-click on an image did not start the engine")
         started = time.monotonic()
         outcome = browser.remove(image_server.url("chelsea.jpg"), "fast")
         assert outcome.state == "done", outcome.error
         time.sleep(max(0.0, started + 6 - time.monotonic()))  # past the 4 s
-        assert _engine_running(browser), "an engine that ran a job closed"
+        assert browser.engine_running(), "an engine that ran a job closed"
         browser.driver.switch_to.window(page_tab)
         _close_page(browser)
     finally:
@@ -305,7 +292,7 @@ def _snapshot_sizes(browser) -> list[int]:
 def _restart_engine(browser, image_server, mode="fast"):
     """The engine's document closed (its next start restores as after a browser restart),
     then a job: its timings."""
-    _page_script(browser, "await chrome.offscreen.closeDocument().catch(() => {}); return 'closed';")
+    browser.close_engine()
     outcome = browser.remove(image_server.url("chelsea.jpg"), mode)
     assert outcome.state == "done", outcome.error
     return outcome.result["timings_ms"]
@@ -438,15 +425,6 @@ def _wait_state(driver, timeout=180):
     return state
 
 
-def _close_engine(browser) -> None:
-    """Close the offscreen document from another extension page, as Chrome may."""
-    tab = browser.driver.current_window_handle
-    try:
-        assert _page_script(browser, "await chrome.offscreen.closeDocument(); return 'closed';") == "closed"
-    finally:
-        browser.driver.switch_to.window(tab)
-
-
 def test_engine_closed_mid_job_runs_the_job_again(browser, image_server):
     """The engine's document goes away while the model runs: the result page notices
     (it asks every few seconds), the worker starts a new engine and the job runs again
@@ -455,7 +433,7 @@ def test_engine_closed_mid_job_runs_the_job_again(browser, image_server):
     _job_tab(browser, image_server)
     try:
         _wait_stage(driver, "Finding the subject")
-        _close_engine(browser)
+        assert browser.close_engine()
         assert _wait_state(driver) == "done", driver.find_element("id", "error").text
         result = json.loads(driver.execute_script("return document.body.dataset.result"))
         assert (result["width"], result["height"]) == (512, 512) and result["mode"] == "balanced"
@@ -471,13 +449,13 @@ def test_engine_lost_twice_gives_a_message(browser, image_server):
     _job_tab(browser, image_server)
     try:
         _wait_stage(driver, "Finding the subject")
-        _close_engine(browser)
+        assert browser.close_engine()
         deadline = time.monotonic() + 30
         while not driver.find_element("id", "engine-note").is_displayed():
             assert time.monotonic() < deadline, "the page did not notice the engine stopped"
             time.sleep(0.05)
         _wait_stage(driver, "Finding the subject")  # the second run
-        _close_engine(browser)
+        assert browser.close_engine()
         assert _wait_state(driver) == "failed"
         assert "The engine stopped twice" in driver.find_element("id", "error").text
         driver.find_element("id", "retry").click()  # the engine is back: this one works

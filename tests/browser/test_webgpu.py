@@ -259,9 +259,5 @@ def test_a_webgpu_load_ends_the_wasm_preload(gpu_browser, image_server):
     assert "modnet" in json.loads(hint())["path"]
     job("webgpu")
     assert hint() is None
-    gpu_browser._ensure_extension_page()
-    assert gpu_browser.driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "chrome.offscreen.closeDocument().then(() => done('closed'), (e) => done(String(e)));"
-    ) == "closed"
+    assert gpu_browser.close_engine()
     assert "boot_warmModel" not in job("webgpu")  # the start after: nothing preloaded

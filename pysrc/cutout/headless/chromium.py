@@ -300,6 +300,23 @@ class ExtensionBrowser:
         driver.switch_to.window(self.home)
         return outcome
 
+    def engine_running(self) -> bool:
+        """Whether the engine's offscreen document exists."""
+        return any("offscreen/offscreen.html" in t["url"]
+                   for t in self.cdp("Target.getTargets")["targetInfos"])
+
+    def close_engine(self) -> bool:
+        """Close the engine's offscreen document from an extension page (its next start
+        restores as after a browser restart); whether there was one to close. The
+        driver stays on the tab it was on."""
+        tab = self.driver.current_window_handle
+        self._ensure_extension_page()
+        reply = self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "chrome.offscreen.closeDocument().then(() => done('closed'), (e) => done(String(e)));")
+        self.driver.switch_to.window(tab)
+        return reply == "closed"
+
     def right_click(self, element_id: str) -> None:
         """A person's right-click (a trusted contextmenu event) on the current tab's element."""
         from selenium.webdriver.common.action_chains import ActionChains

@@ -322,10 +322,14 @@ def fuse_file(src: Path, dst: Path, spec: FusionSpec, name: str = "cutout",
     fused = fuse(onnx.load(str(src)), spec, name)
     if then is not None:
         fused = then(fused)
-    data = fused.SerializeToString(deterministic=True)
-    dst = Path(dst)
+    return write_if_changed(Path(dst), fused.SerializeToString(deterministic=True))
+
+
+def write_if_changed(dst: Path, data: bytes) -> bytes:
+    """Write `data` to `dst` atomically, leaving an identical file (and its mtime) as is;
+    return `data`."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if not (dst.is_file() and dst.read_bytes() == data):  # keep mtime when unchanged
+    if not (dst.is_file() and dst.read_bytes() == data):
         tmp = dst.with_name(dst.name + ".part")
         tmp.write_bytes(data)
         tmp.replace(dst)

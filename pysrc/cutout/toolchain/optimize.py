@@ -24,14 +24,14 @@ from pathlib import Path
 SKIPPED_OPTIMIZERS = ("NchwcTransformer",)
 
 
-def cpu_session_options(keep_qdq: bool = True):  # type: ignore[no-untyped-def]
+def cpu_session_options():  # type: ignore[no-untyped-def]
     """Native session options that optimise as onnxruntime-web's WASM EP does for the
-    engine's int8 files (modes.session_options with keep_qdq)."""
+    engine's int8 files (modes.session_options with keep_qdq: the QDQ nodes kept)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.add_session_config_entry("session.disable_quant_qdq", "0" if keep_qdq else "1")
+    so.add_session_config_entry("session.disable_quant_qdq", "0")
     return so
 
 
@@ -40,15 +40,11 @@ def optimize_file(src: Path, dst: Path) -> bytes:
     as fuse_file does); return its bytes."""
     import onnxruntime as ort
 
+    from .fuse import write_if_changed
+
     with tempfile.TemporaryDirectory(prefix="cutout-optimize-") as tmp:
         so = cpu_session_options()
         so.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
         ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"],
                              disabled_optimizers=list(SKIPPED_OPTIMIZERS))
-        data = Path(so.optimized_model_filepath).read_bytes()
-    dst = Path(dst)
-    if not (dst.is_file() and dst.read_bytes() == data):
-        tmp_dst = dst.with_name(dst.name + ".part")
-        tmp_dst.write_bytes(data)
-        tmp_dst.replace(dst)
-    return data
+        return write_if_changed(Path(dst), Path(so.optimized_model_filepath).read_bytes())
