@@ -24,3 +24,12 @@ export function modeLabels(info) {
     return [value, time ? `${label}, about ${(time.ms / 1000).toFixed(1)} s here` : label];
   }));
 }
+
+// What ran a job, for a person: the engine's label ("wasm (2 threads)",
+// "webgpu (<adapter>)", cutout.engine.device) as "the CPU (WebAssembly, 2 threads)".
+export function backendText(label) {
+  const [, backend, detail] = /^(\w+)(?: \((.*)\))?$/.exec(label ?? '') ?? [];
+  if (backend === 'wasm') return `the CPU (WebAssembly${detail ? `, ${detail}` : ''})`;
+  if (backend === 'webgpu') return `the GPU (WebGPU${detail ? `, ${detail}` : ''})`;
+  return label ?? 'unknown';
+}

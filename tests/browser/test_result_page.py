@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import re
 import time
 
 import numpy as np
@@ -89,10 +91,28 @@ def test_background_colour_compare_and_copy(browser, image_server):
         driver.switch_to.window(browser.home)
 
 
+def assert_summary(driver, result: dict) -> None:
+    """Which mode ran, on which device, and how long it took: said in words beside the
+    image, inside the first screenful, not only in the details below it."""
+    from cutout.modes import mode_labels
+
+    threads = re.fullmatch(r"wasm \((\d+) threads?\)", result["backend"])
+    assert threads, result["backend"]
+    device = f"the CPU (WebAssembly, {threads[1]} thread{'s' if threads[1] != '1' else ''})"
+    expected = f"{mode_labels()[result['mode']]} on {device}, {result['timings_ms']['total'] / 1000:.2f} s"
+    box = driver.execute_script(
+        "const r = document.getElementById('summary').getBoundingClientRect();"
+        "return {text: document.getElementById('summary').textContent, top: r.top,"
+        "        bottom: r.bottom, width: r.width, view: window.innerHeight};")
+    assert box["text"] == expected
+    assert box["width"] > 0 and 0 <= box["top"] and box["bottom"] <= box["view"], box
+
+
 def test_redo_in_another_mode(browser, image_server):
     driver = open_result(browser, image_server.url("chelsea.jpg"))
     try:
         first = driver.current_url
+        assert_summary(driver, json.loads(driver.execute_script("return document.body.dataset.result")))
         from selenium.webdriver.support.ui import Select
 
         Select(driver.find_element("id", "redo-mode")).select_by_value("portrait")
@@ -101,10 +121,9 @@ def test_redo_in_another_mode(browser, image_server):
                 driver.execute_script("return document.body.dataset.state") != "done":
             assert time.monotonic() < deadline, "the redo did not finish"
             time.sleep(0.1)
-        import json
-
         result = json.loads(driver.execute_script("return document.body.dataset.result"))
         assert result["mode"] == "portrait" and result["model"] == "modnet"
+        assert_summary(driver, result)
     finally:
         driver.close()
         driver.switch_to.window(browser.home)

@@ -1,6 +1,7 @@
 // The result page: asks the worker to run its job, shows progress, then the
 // cut-out on a checkerboard with a full-resolution Download PNG.
 import { MODES, PAGE_CHANNEL, Target, Type } from '../../messages.js';
+import { backendText } from '../../lib/device.js';
 import { acceptImages, batchUrl, putBlob, readBlob, refineKeys, startUpload, startUploads } from '../../lib/uploads.js';
 import { stageText } from '../../lib/stages.js';
 import { ENGINE_DIED, WATCH_MS, engineDeaths } from '../../lib/watch.js';
@@ -123,12 +124,14 @@ async function showResult(data) {
   restoreBackground();
   await applyBackground();
   const t = data.timings_ms;
+  const seconds = `${(t.total / 1000).toFixed(2)} s`;
+  $('summary').textContent = `${MODES[data.mode] ?? data.mode} on ${backendText(data.backend)}, ${seconds}`;
   const facts = {
     Size: `${data.width} × ${data.height} px, ${(data.bytes / 1024).toFixed(0)} KB PNG`,
     Mode: MODES[data.mode] ?? data.mode,
     Model: data.model,
-    Device: data.backend,
-    Time: `${(t.total / 1000).toFixed(2)} s (model ${(t.inference / 1000).toFixed(2)} s)`,
+    Device: backendText(data.backend),
+    Time: `${seconds} (model ${(t.inference / 1000).toFixed(2)} s)`,
   };
   $('facts').replaceChildren(...Object.entries(facts).flatMap(([k, v]) => {
     const dt = document.createElement('dt'); dt.textContent = k;
