@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import zipfile
 from urllib.parse import parse_qs, urlsplit
@@ -67,6 +68,10 @@ def test_a_batch_from_the_popup_to_one_zip(browser, image_server, tmp_path):
         assert [r["name"] for r in items] == ["chelsea.jpg", "corrupt.jpg", "coffee.jpg"]
         assert [r["state"] for r in items] == ["done", "failed", "done"], items
         assert "could not be decoded" in items[1]["status"] and items[1]["retry"]
+        # Each done row says which model ran where, in words, and how long it took.
+        for done in (items[0], items[2]):
+            assert re.fullmatch(r"\d+ × \d+ · [\w-]+ on the CPU \(WebAssembly, \d threads?\) · \d+\.\d s",
+                                done["status"]), done["status"]
         assert items[0]["thumb"] > 0 and items[2]["thumb"] > 0  # thumbnails decoded
         assert "2 done, 1 failed" in driver.find_element("id", "summary").text
 

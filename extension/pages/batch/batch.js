@@ -4,6 +4,7 @@
 // through the jobs one at a time; reloading asks again and loses nothing.
 import { PAGE_CHANNEL, Target, Type } from '../../messages.js';
 import { acceptImages, startUploads } from '../../lib/uploads.js';
+import { backendText } from '../../lib/device.js';
 import { stageText } from '../../lib/stages.js';
 import { ENGINE_DIED, WATCH_MS, engineDeaths } from '../../lib/watch.js';
 
@@ -59,7 +60,7 @@ function showDone(job, data) {
   const download = row.querySelector('.download');
   Object.assign(download, { href: data.url, download: data.filename, hidden: false });
   const seconds = (data.timings_ms?.total ?? 0) / 1000;
-  setState(job, 'done', `${data.width} × ${data.height} · ${data.model} on ${data.backend} · ${seconds.toFixed(1)} s`);
+  setState(job, 'done', `${data.width} × ${data.height} · ${data.model} on ${backendText(data.backend)} · ${seconds.toFixed(1)} s`);
 }
 
 const ask = (job) => chrome.runtime.sendMessage({ target: Target.WORKER, type: Type.RUN_JOB, data: { job } });
