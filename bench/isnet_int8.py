@@ -1,6 +1,7 @@
 """How `isnet-wasm`'s static int8 recipe was chosen, and what it scores (docs/MODELS.md).
 
     python bench/isnet_int8.py select 99.999 99.99 ...   # the percentile sweep
+    python bench/isnet_int8.py stages                    # what each stage's int8 costs
     python bench/isnet_int8.py davis BEFORE.onnx AFTER.onnx   # report two fused files
 
 `select` scores ranges at each percentile (and the shipped choice of float nodes) by
@@ -67,37 +68,68 @@ def histograms(fp32_path: str, name: str) -> dict:
     return hist
 
 
-def select(percentiles: list[float]) -> None:
+def _reference(fp32: onnx.ModelProto, tmp: str) -> tuple[list, list, list[int], dict]:
+    """The selection views, the fp32 graph's outputs on them, the views scored (mask >= 2 %
+    of the frame) and the activation histograms."""
+    name, out = fp32.graph.input[0].name, fp32.graph.output[0].name
+    onnx.save(fp32, f"{tmp}/fp32.onnx")
+    xs = selection_views()
+    ref = Q._session(f"{tmp}/fp32.onnx")
+    refs = [ref.run([out], {name: x})[0][0, 0] for x in xs]
+    keep = [i for i, r in enumerate(refs) if (r >= 0.5).mean() >= 0.02]
+    return xs, refs, keep, histograms(f"{tmp}/fp32.onnx", name)
+
+
+def _ranges(hist: dict, percentile: float, path: Path) -> Path:
     from onnxruntime.quantization.calibrate import CalibrationMethod, HistogramCollector, TensorsData
     from onnxruntime.quantization.quantize import save_tensors_data
 
-    fp32 = isnet.fp32_dynamic(isnet.fetch_model(DEFAULT_CACHE))
+    collector = HistogramCollector("percentile", True, 2048, 128, percentile, "same")
+    collector.histogram_dict = hist
+    save_tensors_data(TensorsData(CalibrationMethod.Percentile,
+                                  collector.compute_collection_result()), path)
+    return path
+
+
+def _agreement(fp32: onnx.ModelProto, ranges: Path, keep_float: list[str],
+               xs: list, refs: list, keep: list[int]) -> dict:
     name, out = fp32.graph.input[0].name, fp32.graph.output[0].name
+    session = Q._session(Q.static_int8(fp32, None, ranges, sorted(set(keep_float))), keep_qdq=True)
+    ious, maes = [], []
+    for i in keep:
+        y = session.run([out], {name: xs[i]})[0][0, 0]
+        a, b = y >= 0.5, refs[i] >= 0.5
+        ious.append((a & b).sum() / max((a | b).sum(), 1))
+        maes.append(float(np.abs(y - refs[i]).mean()))
+    return {"views": len(keep), "agree_iou_mean": round(float(np.mean(ious)), 4),
+            "agree_iou_min": round(float(np.min(ious)), 4), "alpha_mae": round(float(np.mean(maes)), 5)}
+
+
+def select(percentiles: list[float]) -> None:
+    fp32 = isnet.fp32_dynamic(isnet.fetch_model(DEFAULT_CACHE))
     with tempfile.TemporaryDirectory() as tmp:
-        onnx.save(fp32, f"{tmp}/fp32.onnx")
-        xs = selection_views()
-        ref = Q._session(f"{tmp}/fp32.onnx")
-        refs = [ref.run([out], {name: x})[0][0, 0] for x in xs]
-        keep = [i for i, r in enumerate(refs) if (r >= 0.5).mean() >= 0.02]
-        hist = histograms(f"{tmp}/fp32.onnx", name)
+        xs, refs, keep, hist = _reference(fp32, tmp)
         for p in percentiles:
-            collector = HistogramCollector("percentile", True, 2048, 128, p, "same")
-            collector.histogram_dict = hist
-            ranges = Path(tmp) / f"ranges-{p}.json"
-            save_tensors_data(TensorsData(CalibrationMethod.Percentile,
-                                          collector.compute_collection_result()), ranges)
-            session = Q._session(Q.static_int8(fp32, None, ranges, isnet.qdq_keep_float(fp32)),
-                                 keep_qdq=True)
-            ious, maes = [], []
-            for i in keep:
-                y = session.run([out], {name: xs[i]})[0][0, 0]
-                a, b = y >= 0.5, refs[i] >= 0.5
-                ious.append((a & b).sum() / max((a | b).sum(), 1))
-                maes.append(float(np.abs(y - refs[i]).mean()))
-            print(json.dumps({"percentile": p, "views": len(keep),
-                              "agree_iou_mean": round(float(np.mean(ious)), 4),
-                              "agree_iou_min": round(float(np.min(ious)), 4),
-                              "alpha_mae": round(float(np.mean(maes)), 5)}), flush=True)
+            ranges = _ranges(hist, p, Path(tmp) / f"ranges-{p}.json")
+            print(json.dumps({"percentile": p, **_agreement(fp32, ranges, isnet.qdq_keep_float(fp32),
+                                                            xs, refs, keep)}), flush=True)
+
+
+def stages() -> None:
+    """Each stage alone in int8 (everything else float, the shipped ranges' percentile):
+    what each one costs the agreement. "joins" are the decoder's top-level Resizes and
+    Concats between stages."""
+    fp32 = isnet.fp32_dynamic(isnet.fetch_model(DEFAULT_CACHE))
+    shipped_float = isnet.qdq_keep_float(fp32)
+    stage_of = {n.name: (n.name.split("/")[1] if n.name.count("/") >= 2 else "joins")
+                for n in fp32.graph.node}
+    with tempfile.TemporaryDirectory() as tmp:
+        xs, refs, keep, hist = _reference(fp32, tmp)
+        ranges = _ranges(hist, isnet.QDQ_PERCENTILE, Path(tmp) / "ranges.json")
+        for stage in sorted(set(stage_of.values())):
+            floats = [n for n, s in stage_of.items() if s != stage] + shipped_float
+            print(json.dumps({"int8_only": stage, **_agreement(fp32, ranges, floats, xs, refs, keep)}),
+                  flush=True)
 
 
 def davis(before: Path, after: Path) -> None:
@@ -138,6 +170,8 @@ def davis(before: Path, after: Path) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["select"]:
         select([float(p) for p in sys.argv[2:]] or [isnet.QDQ_PERCENTILE])
+    elif sys.argv[1:] == ["stages"]:
+        stages()
     elif sys.argv[1:2] == ["davis"] and len(sys.argv) == 4:
         davis(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
