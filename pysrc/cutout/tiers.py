@@ -32,10 +32,12 @@ PREFERENCES = ("auto", WEBGPU, WASM)
 MIN_STORAGE_BINDING = 128 << 20
 SOFTWARE_ADAPTERS = ("swiftshader", "llvmpipe", "lavapipe", "warp")
 
-# Time of each mode relative to Fast on the same backend (medians of `invoke bench
-# --peer` on davis345 photos, WASM 2 threads, 2026-12-03: 0.83 / 4.23 / 8.11 / 0.50 s).
+# Model time of each mode relative to Fast on the same backend (what the history
+# records: medians of the model runs in `invoke bench --peer` on davis345 photos, WASM
+# 2 threads, 2026-12-06 T100417 / T101551 / T130537: Balanced 4.96 / 5.16 / 5.29,
+# Quality 10.1 / 10.2 / 10.4, Portrait 0.72 / 0.66 / 0.78 × Fast's 0.65-0.73 s).
 # Used until this device has timed a mode itself.
-COST_RATIO_TO_FAST = {"fast": 1.0, "balanced": 5.1, "quality": 9.7, "portrait": 0.6}
+COST_RATIO_TO_FAST = {"fast": 1.0, "balanced": 5.1, "quality": 10.2, "portrait": 0.7}
 
 # A WebGPU run that has not answered after this long is treated as hung and the
 # job re-runs on WASM (the first run compiles shaders: seconds on a real GPU).
