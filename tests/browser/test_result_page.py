@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
+import subprocess
 import time
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
@@ -238,3 +241,19 @@ def test_download_png_writes_the_file(browser, image_server, tmp_path):
         browser.cdp("Browser.setDownloadBehavior", {"behavior": "default"})
         driver.close()
         driver.switch_to.window(browser.home)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node")
+def test_the_device_is_named_in_words(extension_dir):
+    """The result view and the batch rows name the engine's backend label in words, the
+    GPU's adapter included (the WebGPU path, which the CPU-only runs here do not reach)."""
+    device_js = extension_dir / "lib" / "device.js"
+    labels = ["wasm (2 threads)", "wasm (1 thread)", "webgpu (NVIDIA H200)", "webgpu", "other"]
+    script = (f"import {{ backendText }} from {json.dumps(device_js.as_uri())};\n"
+              f"console.log(JSON.stringify({json.dumps(labels)}.map(backendText)));")
+    done = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        "the CPU (WebAssembly, 2 threads)", "the CPU (WebAssembly, 1 thread)",
+        "the GPU (WebGPU, NVIDIA H200)", "the GPU (WebGPU)", "other"]
