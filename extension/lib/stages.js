@@ -9,9 +9,10 @@ export const STAGE_TEXT = Object.freeze({
   composing: 'Cutting out…',
 });
 
-// Stages whose detail a person wants to see: the download's MB, how far a big photo's
-// cut-out is (its strips, "40 %").
-const SHOWN_DETAIL = new Set(['downloading-model', 'composing']);
+// Stages whose detail a person wants to see: the download's MB, how long the model run
+// should take here ("about 3.7 s on this device"), how far a big photo's cut-out is
+// (its strips, "40 %").
+const SHOWN_DETAIL = new Set(['downloading-model', 'inferring', 'composing']);
 
 export function stageText({ stage, detail }) {
   return [STAGE_TEXT[stage] ?? stage, SHOWN_DETAIL.has(stage) ? detail ?? '' : ''].join(' ').trim();

@@ -257,3 +257,31 @@ def test_the_device_is_named_in_words(extension_dir):
     assert json.loads(done.stdout) == [
         "the CPU (WebAssembly, 2 threads)", "the CPU (WebAssembly, 1 thread)",
         "the GPU (WebGPU, NVIDIA H200)", "the GPU (WebGPU)", "other"]
+
+
+def test_the_wait_says_how_long_the_model_run_should_take(browser, image_server):
+    """Once this device has run a mode, the next job's "Finding the subject…" says how long
+    its model run takes here: a person waiting seconds for Balanced on a CPU knows how
+    long. Every stage the page shows is recorded from the moment it loads."""
+    driver = open_result(browser, image_server.url("coffee.jpg"))  # a run to go by
+    driver.close()
+    driver.switch_to.window(browser.home)
+    job = browser.start_job(image_server.url("chelsea.jpg"))
+    driver.switch_to.new_window("tab")
+    try:
+        driver.get(job["url"])
+        driver.execute_script(
+            "const stage = document.getElementById('stage'); window.__stages = [stage.textContent];"
+            "new MutationObserver(() => window.__stages.push(stage.textContent))"
+            "  .observe(stage, {childList: true, characterData: true, subtree: true});")
+        deadline = time.monotonic() + 120
+        while driver.execute_script("return document.body.dataset.state") != "done":
+            assert time.monotonic() < deadline, "job did not finish"
+            time.sleep(0.1)
+        stages = driver.execute_script("return window.__stages")
+        said = [s for s in stages if s.startswith("Finding the subject…")]
+        assert said and all(re.fullmatch(r"Finding the subject… about \d+\.\d s on this device", s)
+                            for s in said), stages
+    finally:
+        driver.close()
+        driver.switch_to.window(browser.home)

@@ -163,6 +163,16 @@ class JobRunner:
     def _progress(self, job: Job, stage: str, detail: str = "") -> None:
         _js.post(Progress(job.id, stage, detail).envelope().to_dict())
 
+    def _expected_run(self, mode: str, backend: str) -> str:
+        """What the model run should take here, from this device's own runs ("about
+        3.7 s on this device"; Balanced on a CPU is seconds), or "" before any run."""
+        found = self.device.history.estimate_ms(mode, backend)
+        if found is None:
+            return ""
+        seconds = found[0] / 1000
+        return f"about {seconds:.1f} s on this device" if seconds < 10 else \
+            f"about {seconds:.0f} s on this device"
+
     async def _run(self, job: Job) -> JobResult:
         name = job.mode if job.mode not in ("", modes.AUTO_MODE) else await self.device.default_mode()
         try:
@@ -334,7 +344,7 @@ class JobRunner:
                 job, "downloading-model" if done < total else "loading-model",
                 f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if done < total else model_id),
             notes)
-        self._progress(job, "inferring", model.backend)
+        self._progress(job, "inferring", self._expected_run(mode.name, backend))
         # Session creation and inference hold this thread for seconds: let the
         # progress message leave before they start, or the page shows a stale stage.
         await _js.next_task()
@@ -348,7 +358,7 @@ class JobRunner:
         alpha, cutout = outputs.alpha.data, outputs.cutout.data
         if mode.mirror:
             # Test-time augmentation: the same model on the mirrored feed, averaged in.
-            self._progress(job, "inferring", f"{model.backend}, mirrored pass")
+            self._progress(job, "inferring", "second pass, mirrored")
             await _js.next_task()
             flipped = await _js.run_session(await self.registry.pass_session("flip.onnx"),
                                             {"x": feeds["rgba"]})
