@@ -170,8 +170,8 @@ class JobRunner:
         if found is None:
             return ""
         seconds = found[0] / 1000
-        return f"about {seconds:.1f} s on this device" if seconds < 10 else \
-            f"about {seconds:.0f} s on this device"
+        shown = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+        return f"about {shown} s on this device"
 
     async def _run(self, job: Job) -> JobResult:
         name = job.mode if job.mode not in ("", modes.AUTO_MODE) else await self.device.default_mode()
