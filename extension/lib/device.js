@@ -19,7 +19,8 @@ export function modeLabels(info) {
   const backend = info.tier.name;
   const where = backend === 'webgpu' ? 'the GPU' : 'the CPU';
   return Object.fromEntries(Object.entries(MODES).map(([value, label]) => {
-    if (value === 'auto') return [value, `${label}: ${MODES[info.tier.default_mode]} on ${where}`];
+    // "Automatic: Fast on the CPU": what it means here, short enough for the popup.
+    if (value === 'auto') return [value, `${label.split(' (')[0]}: ${MODES[info.tier.default_mode]} on ${where}`];
     const time = info.estimates[value]?.[backend];
     return [value, time ? `${label}, about ${(time.ms / 1000).toFixed(1)} s here` : label];
   }));
