@@ -2,6 +2,7 @@
 
     python bench/isnet_int8.py select 99.999 99.99 ...   # the percentile sweep
     python bench/isnet_int8.py stages                    # what each stage's int8 costs
+    python bench/isnet_int8.py equalize 0.25 0.5 0.75    # per-channel equalisation first
     python bench/isnet_int8.py davis BEFORE.onnx AFTER.onnx   # report two fused files
 
 `select` scores ranges at each percentile (and the shipped choice of float nodes) by
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnx
@@ -50,11 +52,11 @@ def selection_views() -> list[np.ndarray]:
     return [isnet.preprocess(v, (isnet.BASE_SIZE, isnet.BASE_SIZE)) for v in views]
 
 
-def histograms(fp32_path: str, name: str) -> dict:
+def histograms(fp32_path: str, name: str, cache: Path = HISTOGRAMS) -> dict:
     from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
 
-    if HISTOGRAMS.is_file():
-        return pickle.loads(HISTOGRAMS.read_bytes())
+    if cache.is_file():
+        return pickle.loads(cache.read_bytes())
     inputs = isnet.augmented_calibration_inputs(isnet.BASE_SIZE, DEFAULT_CACHE)
     with tempfile.TemporaryDirectory() as tmp:
         calibrator = create_calibrator(Path(fp32_path), None, f"{tmp}/augmented.onnx",
@@ -64,20 +66,25 @@ def histograms(fp32_path: str, name: str) -> dict:
             feeds.set_range(i, i + 1)
             calibrator.collect_data(feeds)
         hist = calibrator.collector.histogram_dict
-    HISTOGRAMS.write_bytes(pickle.dumps(hist))
+    cache.write_bytes(pickle.dumps(hist))
     return hist
 
 
-def _reference(fp32: onnx.ModelProto, tmp: str) -> tuple[list, list, list[int], dict]:
+def _reference(fp32: onnx.ModelProto, tmp: str, calibrated: onnx.ModelProto | None = None,
+               cache: Path = HISTOGRAMS) -> tuple[list, list, list[int], dict]:
     """The selection views, the fp32 graph's outputs on them, the views scored (mask >= 2 %
-    of the frame) and the activation histograms."""
+    of the frame) and the activation histograms (of `calibrated`, an equivalent graph,
+    when given)."""
     name, out = fp32.graph.input[0].name, fp32.graph.output[0].name
     onnx.save(fp32, f"{tmp}/fp32.onnx")
     xs = selection_views()
     ref = Q._session(f"{tmp}/fp32.onnx")
     refs = [ref.run([out], {name: x})[0][0, 0] for x in xs]
     keep = [i for i, r in enumerate(refs) if (r >= 0.5).mean() >= 0.02]
-    return xs, refs, keep, histograms(f"{tmp}/fp32.onnx", name)
+    if calibrated is not None:
+        onnx.save(calibrated, f"{tmp}/calibrated.onnx")
+        return xs, refs, keep, histograms(f"{tmp}/calibrated.onnx", name, cache)
+    return xs, refs, keep, histograms(f"{tmp}/fp32.onnx", name, cache)
 
 
 def _ranges(hist: dict, percentile: float, path: Path) -> Path:
@@ -132,6 +139,128 @@ def stages() -> None:
                   flush=True)
 
 
+def _channel_classes(model: onnx.ModelProto) -> tuple[Callable, dict[str, int], set]:
+    """(tensor, channel) slots tied by ops a positive per-channel scale passes through
+    (Relu, MaxPool, linear Resize, channel Concat, Add), as a union-find: `find`, each
+    data tensor's channel count, and the classes whose scale must stay 1 (the input, and
+    what reaches any other op or the output)."""
+    parent: dict = {}
+
+    def find(x):
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def tie(a, b):
+        parent[find(a)] = find(b)
+
+    inits = {i.name: i for i in model.graph.initializer}
+    first = model.graph.input[0].name
+    channels = {first: 3}
+    fixed = {(first, c) for c in range(3)}
+    for n in model.graph.node:
+        ins = [t for t in n.input if t in channels]
+        out = n.output[0]
+        if n.op_type == "Conv":
+            channels[out] = inits[n.input[1]].dims[0]
+        elif n.op_type in ("Relu", "MaxPool", "Resize") and n.input[0] in channels:
+            channels[out] = channels[n.input[0]]
+            for c in range(channels[out]):
+                tie((n.input[0], c), (out, c))
+        elif n.op_type == "Concat" and ins and len(ins) == len(n.input):
+            channels[out] = 0
+            for t in ins:
+                for c in range(channels[t]):
+                    tie((t, c), (out, channels[out] + c))
+                channels[out] += channels[t]
+        elif n.op_type == "Add" and len(ins) == 2:
+            channels[out] = channels[ins[0]]
+            for c in range(channels[out]):
+                tie((ins[0], c), (ins[1], c))
+                tie((ins[0], c), (out, c))
+        elif n.op_type != "Shape":
+            fixed |= {(t, c) for t in ins for c in range(channels[t])}
+    fixed |= {(o.name, c) for o in model.graph.output if o.name in channels
+              for c in range(channels[o.name])}
+    return find, channels, {find(x) for x in fixed}
+
+
+def _channel_ranges(model: onnx.ModelProto, views: list[np.ndarray], pct: float = 99.99) -> dict:
+    """Per channel, the `pct` percentile of |x| of every convolution's input, over `views`."""
+    import onnxruntime as ort
+
+    name = model.graph.input[0].name
+    tensors = sorted({n.input[0] for n in model.graph.node if n.op_type == "Conv"} - {name})
+    found: dict[str, np.ndarray] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(0, len(tensors), 24):  # a few at a time: bounded memory at 1024²
+            chunk = tensors[k:k + 24]
+            probe = onnx.ModelProto()
+            probe.CopyFrom(model)
+            del probe.graph.output[:]
+            probe.graph.output.extend(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None)
+                                      for t in chunk)
+            onnx.save(probe, f"{tmp}/probe.onnx")
+            session = ort.InferenceSession(f"{tmp}/probe.onnx", providers=["CPUExecutionProvider"])
+            for x in views:
+                for t, y in zip(chunk, session.run(chunk, {name: x})):
+                    r = np.percentile(np.abs(y[0]).reshape(y.shape[1], -1), pct, axis=1)
+                    found[t] = np.maximum(found.get(t, r), r)
+    return found
+
+
+def equalized(model: onnx.ModelProto, ranges: dict, alpha: float) -> onnx.ModelProto:
+    """The same network with each channel class scaled SmoothQuant's way, s = r^alpha /
+    w^(1 - alpha) (r: the activations' range, w: the widest weight column reading them):
+    producers' output channels divided by s, readers' input columns multiplied by it.
+    The fp32 output is unchanged (to ~1e-6); only what int8 loses moves."""
+    from onnx import numpy_helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    find, channels, fixed = _channel_classes(out)
+    inits = {i.name: i for i in out.graph.initializer}
+    convs = [n for n in out.graph.node if n.op_type == "Conv"]
+    weights = {n.name: numpy_helper.to_array(inits[n.input[1]]).astype(np.float64) for n in convs}
+    r: dict = {}
+    w: dict = {}
+    for n in convs:
+        x, columns = n.input[0], np.abs(weights[n.name]).max(axis=(0, 2, 3))
+        for c in range(channels[x]):
+            k = find((x, c))
+            w[k] = max(w.get(k, 0.0), columns[c])
+            r[k] = max(r.get(k, 0.0), ranges[x][c] if x in ranges else 0.0)
+    scale = {k: r[k] ** alpha / w[k] ** (1 - alpha) for k in w if k not in fixed and r[k] > 0 < w[k]}
+
+    def scales(t: str) -> np.ndarray:
+        return np.array([scale.get(find((t, c)), 1.0) for c in range(channels[t])])
+
+    for n in convs:
+        s_in, s_out = scales(n.input[0]), scales(n.output[0])
+        wn = weights[n.name] * s_in[None, :, None, None] / s_out[:, None, None, None]
+        inits[n.input[1]].CopyFrom(numpy_helper.from_array(wn.astype(np.float32), n.input[1]))
+        if len(n.input) > 2:
+            b = numpy_helper.to_array(inits[n.input[2]]).astype(np.float64) / s_out
+            inits[n.input[2]].CopyFrom(numpy_helper.from_array(b.astype(np.float32), n.input[2]))
+    return out
+
+
+def equalize(alphas: list[float]) -> None:
+    """Agreement of the shipped recipe on equalized graphs (calibration photos' channel
+    ranges; histograms collected anew for each, ~5 min)."""
+    fp32 = isnet.fp32_dynamic(isnet.fetch_model(DEFAULT_CACHE))
+    ranges = _channel_ranges(fp32, isnet.calibration_inputs(isnet.BASE_SIZE, DEFAULT_CACHE))
+    for alpha in alphas:
+        model = equalized(fp32, ranges, alpha)
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = DEFAULT_CACHE / f"isnet-activation-histograms-equalized-{alpha}.pkl"
+            xs, refs, keep, hist = _reference(fp32, tmp, model, cache)
+            ranges_file = _ranges(hist, isnet.QDQ_PERCENTILE, Path(tmp) / "ranges.json")
+            print(json.dumps({"alpha": alpha, **_agreement(model, ranges_file, isnet.qdq_keep_float(model),
+                                                           xs, refs, keep)}), flush=True)
+
+
 def davis(before: Path, after: Path) -> None:
     from cutout import evaluate
     from cutout.modes import get_mode, pipeline_options
@@ -172,6 +301,8 @@ if __name__ == "__main__":
         select([float(p) for p in sys.argv[2:]] or [isnet.QDQ_PERCENTILE])
     elif sys.argv[1:] == ["stages"]:
         stages()
+    elif sys.argv[1:2] == ["equalize"]:
+        equalize([float(a) for a in sys.argv[2:]] or [0.5])
     elif sys.argv[1:2] == ["davis"] and len(sys.argv) == 4:
         davis(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
