@@ -26,11 +26,15 @@ export function modeLabels(info) {
   }));
 }
 
+// A backend in words: "the CPU (WebAssembly, 2 threads)", "the GPU (WebGPU, <adapter>)".
+export function deviceText(backend, detail = '') {
+  const where = { wasm: 'the CPU (WebAssembly', webgpu: 'the GPU (WebGPU' }[backend];
+  return where ? `${where}${detail ? `, ${detail}` : ''})` : backend;
+}
+
 // What ran a job, for a person: the engine's label ("wasm (2 threads)",
-// "webgpu (<adapter>)", cutout.engine.device) as "the CPU (WebAssembly, 2 threads)".
+// "webgpu (<adapter>)", cutout.engine.device) in deviceText's words.
 export function backendText(label) {
   const [, backend, detail] = /^(\w+)(?: \((.*)\))?$/.exec(label ?? '') ?? [];
-  if (backend === 'wasm') return `the CPU (WebAssembly${detail ? `, ${detail}` : ''})`;
-  if (backend === 'webgpu') return `the GPU (WebGPU${detail ? `, ${detail}` : ''})`;
-  return label ?? 'unknown';
+  return backend ? deviceText(backend, detail) : label ?? 'unknown';
 }

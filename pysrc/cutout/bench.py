@@ -191,7 +191,7 @@ def restarted_engine(browser: ExtensionBrowser, src: str, mode: str, backend: st
     """One job after closing the offscreen document: the engine starts again as after a
     browser restart (its snapshot and the models already stored)."""
     if not browser.close_engine():
-        raise RuntimeError("could not close the engine: it was not running")
+        raise RuntimeError("could not close the engine (was it running?)")
     outcome = browser.remove(src, mode, backend=backend)
     if outcome.state != "done":
         raise RuntimeError(f"after a restart: {outcome.error}")
